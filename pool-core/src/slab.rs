@@ -1,0 +1,104 @@
+//! A paged slab: stable `u32` indices, a free list, and growth one page at a time so
+//! memory per live entry stays close to `size_of::<T>()` (a doubling `Vec` can waste
+//! up to half its capacity, which would blow the per-queued-op bookkeeping budget).
+
+const PAGE_BITS: u32 = 10;
+const PAGE: usize = 1 << PAGE_BITS;
+
+/// Entries addressed by `u32`; freed indices are reused.
+pub(crate) struct Slab<T> {
+    pages: Vec<Box<[Option<T>]>>,
+    free: Vec<u32>,
+    len: usize,
+    next: u32,
+}
+
+impl<T> Slab<T> {
+    pub(crate) fn new() -> Self {
+        Slab {
+            pages: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+            next: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn insert(&mut self, value: T) -> u32 {
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = self.next;
+                self.next += 1;
+                if (i as usize) >> PAGE_BITS >= self.pages.len() {
+                    self.pages
+                        .push((0..PAGE).map(|_| None).collect::<Vec<_>>().into_boxed_slice());
+                }
+                i
+            }
+        };
+        let slot = &mut self.pages[(idx as usize) >> PAGE_BITS][(idx as usize) & (PAGE - 1)];
+        debug_assert!(slot.is_none());
+        *slot = Some(value);
+        self.len += 1;
+        idx
+    }
+
+    pub(crate) fn remove(&mut self, idx: u32) -> Option<T> {
+        let v = self.slot_mut(idx)?.take()?;
+        self.free.push(idx);
+        self.len -= 1;
+        Some(v)
+    }
+
+    fn slot_mut(&mut self, idx: u32) -> Option<&mut Option<T>> {
+        self.pages
+            .get_mut((idx as usize) >> PAGE_BITS)
+            .map(|p| &mut p[(idx as usize) & (PAGE - 1)])
+    }
+
+    pub(crate) fn get(&self, idx: u32) -> Option<&T> {
+        self.pages
+            .get((idx as usize) >> PAGE_BITS)
+            .and_then(|p| p[(idx as usize) & (PAGE - 1)].as_ref())
+    }
+
+    pub(crate) fn get_mut(&mut self, idx: u32) -> Option<&mut T> {
+        self.slot_mut(idx).and_then(|s| s.as_mut())
+    }
+
+    /// Live entries in index order (deterministic).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.pages.iter().enumerate().flat_map(|(p, page)| {
+            page.iter().enumerate().filter_map(move |(o, v)| {
+                v.as_ref().map(|v| (((p << PAGE_BITS) + o) as u32, v))
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_remove_reuse() {
+        let mut s = Slab::new();
+        let a = s.insert(1);
+        let b = s.insert(2);
+        assert_eq!((a, b), (0, 1));
+        assert_eq!(s.remove(a), Some(1));
+        assert_eq!(s.remove(a), None);
+        assert_eq!(s.insert(3), 0);
+        assert_eq!(s.get(0), Some(&3));
+        assert_eq!(s.len(), 2);
+        for i in 0..3000 {
+            s.insert(i);
+        }
+        assert_eq!(s.iter().count(), 3002);
+        assert!(s.get(5000).is_none());
+    }
+}
