@@ -181,7 +181,10 @@ impl EngineConfig {
         if self.min_limit > self.max_limit {
             return Err(ConfigError::new(
                 "min_limit",
-                format!("min_limit ({}) > max_limit ({})", self.min_limit, self.max_limit),
+                format!(
+                    "min_limit ({}) > max_limit ({})",
+                    self.min_limit, self.max_limit
+                ),
             ));
         }
         if self.limit < self.min_limit || self.limit > self.max_limit {
@@ -239,7 +242,10 @@ impl EngineConfig {
                     format!("must be in (0, 1) (got {})", h.quantile),
                 ));
             }
-            if !(h.budget_percent.is_finite() && h.budget_percent > 0.0 && h.budget_percent <= 100.0) {
+            if !(h.budget_percent.is_finite()
+                && h.budget_percent > 0.0
+                && h.budget_percent <= 100.0)
+            {
                 return Err(ConfigError::new(
                     "hedge.budget_percent",
                     format!("must be in (0, 100] (got {})", h.budget_percent),

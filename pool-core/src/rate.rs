@@ -138,7 +138,10 @@ mod tests {
             per_second: f64::NAN,
             burst: 1.0,
         };
-        assert!(bad.validate("classes.get.rate").unwrap_err().contains("classes.get.rate.per_second"));
+        assert!(bad
+            .validate("classes.get.rate")
+            .unwrap_err()
+            .contains("classes.get.rate.per_second"));
         let bad = RateLimit {
             per_second: 1.0,
             burst: 0.5,

@@ -34,8 +34,12 @@ impl<T> Slab<T> {
                 let i = self.next;
                 self.next += 1;
                 if (i as usize) >> PAGE_BITS >= self.pages.len() {
-                    self.pages
-                        .push((0..PAGE).map(|_| None).collect::<Vec<_>>().into_boxed_slice());
+                    self.pages.push(
+                        (0..PAGE)
+                            .map(|_| None)
+                            .collect::<Vec<_>>()
+                            .into_boxed_slice(),
+                    );
                 }
                 i
             }
@@ -73,9 +77,9 @@ impl<T> Slab<T> {
     /// Live entries in index order (deterministic).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.pages.iter().enumerate().flat_map(|(p, page)| {
-            page.iter().enumerate().filter_map(move |(o, v)| {
-                v.as_ref().map(|v| (((p << PAGE_BITS) + o) as u32, v))
-            })
+            page.iter()
+                .enumerate()
+                .filter_map(move |(o, v)| v.as_ref().map(|v| (((p << PAGE_BITS) + o) as u32, v)))
         })
     }
 }

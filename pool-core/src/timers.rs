@@ -111,16 +111,28 @@ mod tests {
         t.schedule(Instant::from_millis(1), TimerKind::Dispatch);
         assert_eq!(t.next_at(), Some(Instant::from_millis(1)));
         assert_eq!(t.pop_due(Instant::from_millis(2)), Some(TimerKind::Sweep));
-        assert_eq!(t.pop_due(Instant::from_millis(2)), Some(TimerKind::Dispatch));
+        assert_eq!(
+            t.pop_due(Instant::from_millis(2)),
+            Some(TimerKind::Dispatch)
+        );
         assert_eq!(t.pop_due(Instant::from_millis(2)), None);
-        assert_eq!(t.pop_due(Instant::from_millis(5)), Some(TimerKind::Dispatch));
+        assert_eq!(
+            t.pop_due(Instant::from_millis(5)),
+            Some(TimerKind::Dispatch)
+        );
     }
 
     #[test]
     fn compaction_drops_stale_entries() {
         let mut t = Timers::new();
         for i in 0..200 {
-            t.schedule(Instant::from_millis(i), TimerKind::Deadline { slot: i as u32, gen: 1 });
+            t.schedule(
+                Instant::from_millis(i),
+                TimerKind::Deadline {
+                    slot: i as u32,
+                    gen: 1,
+                },
+            );
         }
         for _ in 0..150 {
             t.mark_stale(|k| matches!(k, TimerKind::Deadline { slot, .. } if *slot >= 150));

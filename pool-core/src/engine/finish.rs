@@ -6,8 +6,8 @@ use super::Engine;
 use crate::class::OpClass;
 use crate::event::Event;
 use crate::outcome::{
-    AttemptError, AttemptId, AttemptOutcome, AttemptSample, CancelCause, CancelReason,
-    Decision, ErrorClass, FailureCause, NoRetry, OpId, OpSample, Resolution, SampleOutcome,
+    AttemptError, AttemptId, AttemptOutcome, AttemptSample, CancelCause, CancelReason, Decision,
+    ErrorClass, FailureCause, NoRetry, OpId, OpSample, Resolution, SampleOutcome,
 };
 use crate::time::Instant;
 use crate::timers::TimerKind;
@@ -40,7 +40,12 @@ impl Engine {
         None
     }
 
-    pub(super) fn finish_attempt(&mut self, attempt: AttemptId, outcome: AttemptOutcome, bytes: u64) -> bool {
+    pub(super) fn finish_attempt(
+        &mut self,
+        attempt: AttemptId,
+        outcome: AttemptOutcome,
+        bytes: u64,
+    ) -> bool {
         let Some((slot, aslot)) = self.running_attempt(attempt) else {
             return false;
         };
@@ -84,7 +89,14 @@ impl Engine {
             if op.attempt == aslot {
                 op.attempt = a.twin;
             }
-            (op.class, op.partition, op.expected_bytes, op.parent, op.has(flags::LENDING), op.gen)
+            (
+                op.class,
+                op.partition,
+                op.expected_bytes,
+                op.parent,
+                op.has(flags::LENDING),
+                op.gen,
+            )
         };
         if a.twin != NONE {
             if let Some(t) = self.attempts.get_mut(a.twin) {
@@ -203,7 +215,8 @@ impl Engine {
                 op: super::op_id(slot, gen),
                 number,
             };
-            self.decisions.push_back(Decision::Cancel { attempt, reason });
+            self.decisions
+                .push_back(Decision::Cancel { attempt, reason });
             self.emit(Event::AttemptCancelled { attempt, reason });
             let outcome = match reason {
                 CancelReason::TimedOut | CancelReason::DeadlineExceeded => SampleOutcome::TimedOut,
@@ -258,13 +271,15 @@ impl Engine {
                 self.waiting_retry += 1;
                 let class = OpClass(self.ops.get(slot).expect("live op").class);
                 self.metrics.record_retry(class);
-                self.decisions.push_back(Decision::RetryScheduled { op: id, at });
+                self.decisions
+                    .push_back(Decision::RetryScheduled { op: id, at });
                 self.emit(Event::RetryScheduled { op: id, at });
                 if grant.delay.is_zero() {
                     self.requeue(slot);
                 } else {
                     let gen = self.ops.get(slot).expect("live op").gen.get();
-                    self.timers.schedule(at, TimerKind::RetryReady { slot, gen });
+                    self.timers
+                        .schedule(at, TimerKind::RetryReady { slot, gen });
                 }
             }
             Err(why) => {
@@ -314,9 +329,9 @@ impl Engine {
                 self.retry.refund(self.now, cost.map(u32::from));
                 let ops = &self.ops;
                 self.timers.mark_stale(|k| match *k {
-                    TimerKind::RetryReady { slot: s, gen } => ops
-                        .get(s)
-                        .is_some_and(|o| o.gen.get() == gen && o.state == OpState::WaitingRetry && s != slot),
+                    TimerKind::RetryReady { slot: s, gen } => ops.get(s).is_some_and(|o| {
+                        o.gen.get() == gen && o.state == OpState::WaitingRetry && s != slot
+                    }),
                     _ => true,
                 });
                 if let Some(op) = self.ops.get_mut(slot) {
@@ -336,7 +351,9 @@ impl Engine {
         if op.deadline != NEVER {
             let ops = &self.ops;
             self.timers.mark_stale(|k| match *k {
-                TimerKind::Deadline { slot, gen } => ops.get(slot).is_some_and(|o| o.gen.get() == gen),
+                TimerKind::Deadline { slot, gen } => {
+                    ops.get(slot).is_some_and(|o| o.gen.get() == gen)
+                }
                 _ => true,
             });
         }
@@ -371,23 +388,35 @@ impl Engine {
         let e2e = Duration::from_nanos(now.saturating_sub(op.submitted_at));
         let service = (op.first_started != NEVER)
             .then(|| Duration::from_nanos(now.saturating_sub(op.first_started)));
-        self.metrics
-            .record_resolved(self.now, OpClass(op.class), &resolution, e2e, service, bytes);
+        self.metrics.record_resolved(
+            self.now,
+            OpClass(op.class),
+            &resolution,
+            e2e,
+            service,
+            bytes,
+        );
         let sample = OpSample {
             op: id,
             class: OpClass(op.class),
             partition: op.partition,
             submitted_at: Instant::from_nanos(op.submitted_at),
-            first_started_at: (op.first_started != NEVER).then(|| Instant::from_nanos(op.first_started)),
+            first_started_at: (op.first_started != NEVER)
+                .then(|| Instant::from_nanos(op.first_started)),
             resolved_at: self.now,
             attempts: u32::from(op.attempts),
             resolution,
         };
         self.feed_op_sample(&sample);
-        self.decisions.push_back(Decision::Resolved { op: id, resolution });
+        self.decisions
+            .push_back(Decision::Resolved { op: id, resolution });
         self.emit(match resolution {
             Resolution::Succeeded { attempts } => Event::Succeeded { op: id, attempts },
-            Resolution::Failed { attempts, cause } => Event::Failed { op: id, attempts, cause },
+            Resolution::Failed { attempts, cause } => Event::Failed {
+                op: id,
+                attempts,
+                cause,
+            },
             Resolution::Cancelled { cause, .. } => Event::Cancelled { op: id, cause },
             Resolution::Rejected { cause } => Event::Rejected { op: id, cause },
         });
@@ -434,7 +463,9 @@ impl Engine {
     }
 
     fn attempt_timed_out(&mut self, aslot: u32, uid: u32) {
-        let Some(a) = self.attempts.get(aslot) else { return };
+        let Some(a) = self.attempts.get(aslot) else {
+            return;
+        };
         if a.uid != uid {
             return;
         }

@@ -239,7 +239,12 @@ impl Engine {
     }
 
     /// Bounds every limit (global, partition, class; manual or controller-set).
-    pub fn set_limit_bounds(&mut self, now: Instant, min: u32, max: u32) -> Result<(), ConfigError> {
+    pub fn set_limit_bounds(
+        &mut self,
+        now: Instant,
+        min: u32,
+        max: u32,
+    ) -> Result<(), ConfigError> {
         if min == 0 {
             return Err(ConfigError::new("min_limit", "must be >= 1"));
         }
@@ -445,7 +450,8 @@ impl Engine {
             return;
         };
         for (at, ev) in self.events.drain(..) {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obs.on_event(at, &ev)));
+            let r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obs.on_event(at, &ev)));
             if r.is_err() {
                 self.metrics.record_observer_panic();
             }
@@ -493,15 +499,23 @@ impl Engine {
         let op = Op {
             gen,
             state: OpState::Queued,
-            flags: if opts.idempotent { flags::IDEMPOTENT } else { 0 },
+            flags: if opts.idempotent {
+                flags::IDEMPOTENT
+            } else {
+                0
+            },
             running: 0,
             last_err: None,
             class: opts.class.0,
             attempts: 0,
-            max_attempts: opts.max_attempts.map_or(0, |m| m.min(u32::from(u16::MAX)) as u16),
+            max_attempts: opts
+                .max_attempts
+                .map_or(0, |m| m.min(u32::from(u16::MAX)) as u16),
             retry_cost: None,
             seq: 0,
-            timeout_us: timeout.map_or(0, |t| u32::try_from(t.as_micros()).unwrap_or(u32::MAX).max(1)),
+            timeout_us: timeout.map_or(0, |t| {
+                u32::try_from(t.as_micros()).unwrap_or(u32::MAX).max(1)
+            }),
             priority: opts.priority,
             partition: part.index,
             parent,
@@ -523,8 +537,13 @@ impl Engine {
         }
         if has_deadline {
             let at = Instant::from_nanos(self.ops.get(slot).map_or(NEVER, |o| o.deadline));
-            self.timers
-                .schedule(at, crate::timers::TimerKind::Deadline { slot, gen: gen.get() });
+            self.timers.schedule(
+                at,
+                crate::timers::TimerKind::Deadline {
+                    slot,
+                    gen: gen.get(),
+                },
+            );
         }
         if parent != NONE {
             self.children.entry(parent).or_default().push(slot);
@@ -624,10 +643,16 @@ fn validate_options(o: &OpOptions) -> Result<(), SubmitError> {
         })
     };
     if o.timeout.is_some_and(|t| t.is_zero()) {
-        return bad("timeout", "must be > 0 (leave it unset for the pool's default)");
+        return bad(
+            "timeout",
+            "must be > 0 (leave it unset for the pool's default)",
+        );
     }
     if o.deadline.is_some_and(|d| d.is_zero()) {
-        return bad("deadline", "must be > 0 (leave it unset for the pool's default)");
+        return bad(
+            "deadline",
+            "must be > 0 (leave it unset for the pool's default)",
+        );
     }
     if let (Some(t), Some(d)) = (o.timeout, o.deadline) {
         if d < t {

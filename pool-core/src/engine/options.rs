@@ -132,10 +132,18 @@ pub enum SubmitError {
 impl fmt::Display for SubmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SubmitError::Closed => f.write_str("the pool is shut down: no new operations are accepted"),
-            SubmitError::QueueFull => f.write_str("the pool's queue is full and this operation has the lowest priority"),
-            SubmitError::UnknownPartition => f.write_str("unknown partition id (intern the key again with Engine::partition)"),
-            SubmitError::InvalidOptions { field, message } => write!(f, "invalid operation option `{field}`: {message}"),
+            SubmitError::Closed => {
+                f.write_str("the pool is shut down: no new operations are accepted")
+            }
+            SubmitError::QueueFull => {
+                f.write_str("the pool's queue is full and this operation has the lowest priority")
+            }
+            SubmitError::UnknownPartition => {
+                f.write_str("unknown partition id (intern the key again with Engine::partition)")
+            }
+            SubmitError::InvalidOptions { field, message } => {
+                write!(f, "invalid operation option `{field}`: {message}")
+            }
         }
     }
 }

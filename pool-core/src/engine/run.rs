@@ -28,7 +28,8 @@ impl Engine {
             if let Some(block) = self.lane_block(lane, entry) {
                 self.queue.block(lane, block);
                 if let Block::RateUntil(t) = block {
-                    self.timers.schedule(Instant::from_nanos(t), TimerKind::Dispatch);
+                    self.timers
+                        .schedule(Instant::from_nanos(t), TimerKind::Dispatch);
                 }
                 continue;
             }
@@ -70,7 +71,9 @@ impl Engine {
             (l.partition as usize, l.class as usize)
         };
         let now = self.now;
-        let p = self.partitions[pidx].as_mut().expect("lane of a live partition");
+        let p = self.partitions[pidx]
+            .as_mut()
+            .expect("lane of a live partition");
         if p.limit.is_some_and(|l| p.in_flight >= l) {
             return Some(Block::Partition);
         }
@@ -100,12 +103,16 @@ impl Engine {
         }
         if let Some(g) = p.gate.as_mut() {
             if let Err(t) = g.try_acquire(now) {
-                return Some(Block::RateUntil(t.max(now).as_nanos().max(now.as_nanos() + 1)));
+                return Some(Block::RateUntil(
+                    t.max(now).as_nanos().max(now.as_nanos() + 1),
+                ));
             }
         }
         if let Some(g) = self.gate.as_mut() {
             if let Err(t) = g.try_acquire(now) {
-                return Some(Block::RateUntil(t.max(now).as_nanos().max(now.as_nanos() + 1)));
+                return Some(Block::RateUntil(
+                    t.max(now).as_nanos().max(now.as_nanos() + 1),
+                ));
             }
         }
         if let Some(b) = p.rate.as_mut() {
@@ -131,7 +138,11 @@ impl Engine {
             }
             op.state = OpState::Running;
             op.running += 1;
-            let queue_wait = if hedge { 0 } else { now.saturating_sub(op.enqueued_at) };
+            let queue_wait = if hedge {
+                0
+            } else {
+                now.saturating_sub(op.enqueued_at)
+            };
             (
                 u32::from(op.attempts),
                 op.class,
@@ -228,7 +239,9 @@ impl Engine {
     /// Makes `parent` a lending candidate if it runs, lends nothing yet and has a
     /// queued child.
     pub(super) fn maybe_lend(&mut self, parent: u32) {
-        let Some(op) = self.ops.get(parent) else { return };
+        let Some(op) = self.ops.get(parent) else {
+            return;
+        };
         if op.state != OpState::Running || op.has(flags::LENDING) {
             return;
         }
@@ -244,9 +257,13 @@ impl Engine {
     /// Runs one queued child of each lending candidate on its parent's slot, so an
     /// op awaiting its children can never deadlock the pool (seed flaw F13).
     fn lend_pass(&mut self) {
-        let candidates: Vec<u32> = std::mem::take(&mut self.lend_candidates).into_iter().collect();
+        let candidates: Vec<u32> = std::mem::take(&mut self.lend_candidates)
+            .into_iter()
+            .collect();
         for parent in candidates {
-            let Some(p) = self.ops.get(parent) else { continue };
+            let Some(p) = self.ops.get(parent) else {
+                continue;
+            };
             if p.state != OpState::Running || p.has(flags::LENDING) {
                 continue;
             }
@@ -288,7 +305,9 @@ impl Engine {
     /// A hedge timer fired: start a second attempt if the first is still alone,
     /// there is room, and the hedge budget allows.
     pub(super) fn try_hedge(&mut self, aslot: u32, uid: u32) {
-        let Some(a) = self.attempts.get(aslot) else { return };
+        let Some(a) = self.attempts.get(aslot) else {
+            return;
+        };
         if a.uid != uid || a.twin != NONE {
             return;
         }

@@ -24,7 +24,9 @@ impl Engine {
         let parts: Vec<_> = self.cfg.partitions.clone().into_iter().collect();
         for (key, limits) in parts {
             let id = self.partition(&key);
-            let p = self.partitions[id.index as usize].as_mut().expect("just made");
+            let p = self.partitions[id.index as usize]
+                .as_mut()
+                .expect("just made");
             p.pinned = true;
             if limits.limit.is_some() {
                 p.limit = limits.limit;
@@ -58,7 +60,10 @@ impl Engine {
 
     /// The key a partition index was interned from.
     pub fn partition_key(&self, index: u32) -> Option<&str> {
-        self.partitions.get(index as usize)?.as_ref().map(|p| &*p.key)
+        self.partitions
+            .get(index as usize)?
+            .as_ref()
+            .map(|p| &*p.key)
     }
 
     fn new_partition(&mut self, key: &str) -> u32 {
@@ -82,7 +87,10 @@ impl Engine {
             live_ops: 0,
             in_flight: 0,
             limit: initial.or(self.cfg.partition_limit),
-            rate: self.cfg.partition_rate.map(|r| TokenBucket::new(r, self.now)),
+            rate: self
+                .cfg
+                .partition_rate
+                .map(|r| TokenBucket::new(r, self.now)),
             gate,
             controller,
             lanes: Vec::new(),
@@ -103,7 +111,9 @@ impl Engine {
         let ttl = core::time::Duration::from_millis(self.cfg.partition_idle_ms);
         let mut next: Option<crate::time::Instant> = None;
         for idx in 1..self.partitions.len() {
-            let Some(p) = self.partitions[idx].as_ref() else { continue };
+            let Some(p) = self.partitions[idx].as_ref() else {
+                continue;
+            };
             if p.pinned || p.live_ops > 0 {
                 continue;
             }
@@ -128,7 +138,9 @@ impl Engine {
 
     /// The lane of (partition, class), made on first use.
     pub(super) fn lane_for(&mut self, partition: u32, class: u16) -> u32 {
-        let p = self.partitions[partition as usize].as_mut().expect("live partition");
+        let p = self.partitions[partition as usize]
+            .as_mut()
+            .expect("live partition");
         if let Some(&(_, lane)) = p.lanes.iter().find(|(c, _)| *c == class) {
             return lane;
         }
@@ -146,7 +158,8 @@ impl Engine {
 
     pub(super) fn ensure_class(&mut self, class: u16) {
         if self.classes.len() <= class as usize {
-            self.classes.resize_with(class as usize + 1, ClassState::default);
+            self.classes
+                .resize_with(class as usize + 1, ClassState::default);
         }
     }
 
@@ -154,7 +167,10 @@ impl Engine {
         match limit {
             Some(l) if l == 0 || l < self.min_limit || l > self.max_limit => Err(ConfigError::new(
                 field,
-                format!("must be within [{}, {}] (got {l})", self.min_limit, self.max_limit),
+                format!(
+                    "must be within [{}, {}] (got {l})",
+                    self.min_limit, self.max_limit
+                ),
             )),
             _ => Ok(()),
         }
@@ -163,13 +179,20 @@ impl Engine {
     fn live_partition(&mut self, id: PartitionId) -> Result<&mut Partition, ConfigError> {
         match self.partitions.get_mut(id.index as usize) {
             Some(Some(p)) if p.gen == id.gen => Ok(p),
-            _ => Err(ConfigError::new("partition", "unknown or evicted partition id")),
+            _ => Err(ConfigError::new(
+                "partition",
+                "unknown or evicted partition id",
+            )),
         }
     }
 
     /// Sets (or clears) a partition's concurrency limit. The partition is kept
     /// (never evicted) from now on.
-    pub fn set_partition_limit(&mut self, id: PartitionId, limit: Option<u32>) -> Result<(), ConfigError> {
+    pub fn set_partition_limit(
+        &mut self,
+        id: PartitionId,
+        limit: Option<u32>,
+    ) -> Result<(), ConfigError> {
         self.check_limit("partition.limit", limit)?;
         let p = self.live_partition(id)?;
         p.pinned = true;
@@ -192,9 +215,14 @@ impl Engine {
     }
 
     /// Sets (or clears) a partition's fixed request-rate limit.
-    pub fn set_partition_rate(&mut self, id: PartitionId, rate: Option<RateLimit>) -> Result<(), ConfigError> {
+    pub fn set_partition_rate(
+        &mut self,
+        id: PartitionId,
+        rate: Option<RateLimit>,
+    ) -> Result<(), ConfigError> {
         if let Some(r) = &rate {
-            r.validate("partition.rate").map_err(|m| ConfigError::new("partition.rate", m))?;
+            r.validate("partition.rate")
+                .map_err(|m| ConfigError::new("partition.rate", m))?;
         }
         let now = self.now;
         let p = self.live_partition(id)?;
@@ -206,7 +234,11 @@ impl Engine {
     }
 
     /// Sets (or clears) a class's concurrency limit.
-    pub fn set_class_limit(&mut self, class: OpClass, limit: Option<u32>) -> Result<(), ConfigError> {
+    pub fn set_class_limit(
+        &mut self,
+        class: OpClass,
+        limit: Option<u32>,
+    ) -> Result<(), ConfigError> {
         self.check_limit("class.limit", limit)?;
         self.ensure_class(class.0);
         let c = &mut self.classes[class.0 as usize];
@@ -229,9 +261,14 @@ impl Engine {
     }
 
     /// Sets (or clears) a class's fixed request-rate limit.
-    pub fn set_class_rate(&mut self, class: OpClass, rate: Option<RateLimit>) -> Result<(), ConfigError> {
+    pub fn set_class_rate(
+        &mut self,
+        class: OpClass,
+        rate: Option<RateLimit>,
+    ) -> Result<(), ConfigError> {
         if let Some(r) = &rate {
-            r.validate("class.rate").map_err(|m| ConfigError::new("class.rate", m))?;
+            r.validate("class.rate")
+                .map_err(|m| ConfigError::new("class.rate", m))?;
         }
         self.ensure_class(class.0);
         self.classes[class.0 as usize].rate = rate.map(|r| TokenBucket::new(r, self.now));
@@ -339,10 +376,16 @@ impl Engine {
 
     pub(super) fn feed_op_sample(&mut self, sample: &OpSample) {
         if self.controller.is_some() {
-            self.with_controller(ControllerScope::Global, |c, ctx| c.on_op_resolved(ctx, sample));
+            self.with_controller(ControllerScope::Global, |c, ctx| {
+                c.on_op_resolved(ctx, sample)
+            });
         }
         let class = sample.class.0 as usize;
-        if self.classes.get(class).is_some_and(|c| c.controller.is_some()) {
+        if self
+            .classes
+            .get(class)
+            .is_some_and(|c| c.controller.is_some())
+        {
             self.with_controller(ControllerScope::Class(sample.class.0), |c, ctx| {
                 c.on_op_resolved(ctx, sample)
             });
@@ -370,19 +413,36 @@ impl Engine {
         f: impl FnOnce(&mut dyn Controller, &mut ControlContext<'_>),
     ) {
         let (taken, limit, in_flight, pub_scope) = match scope {
-            ControllerScope::Global => (self.controller.take(), self.limit, self.in_flight, Scope::Global),
+            ControllerScope::Global => (
+                self.controller.take(),
+                self.limit,
+                self.in_flight,
+                Scope::Global,
+            ),
             ControllerScope::Class(c) => {
                 let cs = &mut self.classes[c as usize];
                 let limit = cs.limit.unwrap_or(self.limit);
-                (cs.controller.take(), limit, cs.in_flight, Scope::Class(OpClass(c)))
+                (
+                    cs.controller.take(),
+                    limit,
+                    cs.in_flight,
+                    Scope::Class(OpClass(c)),
+                )
             }
-            ControllerScope::Partition { index, gen } => match self.partitions.get_mut(index as usize) {
-                Some(Some(p)) if p.gen == gen => {
-                    let limit = p.limit.unwrap_or(self.limit);
-                    (p.controller.take(), limit, p.in_flight, Scope::Partition(index))
+            ControllerScope::Partition { index, gen } => {
+                match self.partitions.get_mut(index as usize) {
+                    Some(Some(p)) if p.gen == gen => {
+                        let limit = p.limit.unwrap_or(self.limit);
+                        (
+                            p.controller.take(),
+                            limit,
+                            p.in_flight,
+                            Scope::Partition(index),
+                        )
+                    }
+                    _ => (None, 0, 0, Scope::Partition(index)),
                 }
-                _ => (None, 0, 0, Scope::Partition(index)),
-            },
+            }
         };
         let Some(mut controller) = taken else { return };
         let mut ctx = ControlContext {
@@ -442,7 +502,8 @@ impl Engine {
             }
         }
         if let Some(at) = wake {
-            self.timers.schedule(at.max(self.now), TimerKind::Controller { scope });
+            self.timers
+                .schedule(at.max(self.now), TimerKind::Controller { scope });
         }
     }
 }
