@@ -104,7 +104,10 @@ pub struct EngineConfig {
     /// Whole-op deadline from submit (ms), covering queue wait, attempts and
     /// backoff. `None` (default): no deadline.
     pub deadline_ms: Option<u64>,
-    /// Bound on queued ops; when full, the lowest priority is rejected. `None`: unbounded.
+    /// Bound on queued ops that never started; when full, the lowest priority (newest
+    /// first among equals) is rejected. Ops coming back from a retry backoff were
+    /// admitted already and are never rejected, so the queue may briefly hold more.
+    /// `None` (default): unbounded.
     pub max_queued: Option<u64>,
     /// Budget of declared bytes in flight (size-aware admission). `None`: unlimited.
     pub max_bytes_in_flight: Option<u64>,
@@ -197,8 +200,25 @@ impl EngineConfig {
             ));
         }
         positive("aging_ms", self.aging_ms)?;
+        if self.aging_ms.is_some_and(|q| q > 86_400_000) {
+            return Err(ConfigError::new(
+                "aging_ms",
+                "must be at most 86,400,000 (one day)",
+            ));
+        }
         positive("timeout_ms", self.timeout_ms)?;
         positive("deadline_ms", self.deadline_ms)?;
+        for (field, v) in [
+            ("timeout_ms", self.timeout_ms),
+            ("deadline_ms", self.deadline_ms),
+        ] {
+            if v.is_some_and(|v| v >= 1 << 31) {
+                return Err(ConfigError::new(
+                    field,
+                    "must be at most 2,147,483,647 (24 days)",
+                ));
+            }
+        }
         positive("max_queued", self.max_queued)?;
         positive("max_bytes_in_flight", self.max_bytes_in_flight)?;
         if let (Some(t), Some(d)) = (self.timeout_ms, self.deadline_ms) {

@@ -83,7 +83,7 @@ impl Engine {
     pub(super) fn end_attempt(&mut self, aslot: u32, outcome: SampleOutcome, bytes: u64) {
         let a = self.attempts.remove(aslot).expect("running attempt");
         let slot = a.op;
-        let (class, partition, expected, parent, lending, gen) = {
+        let (class, partition, expected, lending, gen) = {
             let op = self.ops.get_mut(slot).expect("live op");
             op.running -= 1;
             if op.attempt == aslot {
@@ -93,7 +93,6 @@ impl Engine {
                 op.class,
                 op.partition,
                 op.expected_bytes,
-                op.parent,
                 op.has(flags::LENDING),
                 op.gen,
             )
@@ -107,17 +106,23 @@ impl Engine {
         self.bytes_in_flight = self.bytes_in_flight.saturating_sub(expected);
         self.recheck = true;
         let still_running = self.ops.get(slot).is_some_and(|o| o.running > 0);
-        if a.borrowed {
-            // The slot goes back to the parent, which may lend it again.
-            if let Some(p) = self.ops.get_mut(parent) {
-                p.flags &= !flags::LENDING;
+        let passes_loan = lending && !still_running;
+        if a.lender != NONE {
+            if passes_loan {
+                // This op ran on a borrowed slot and lent it on to its own child:
+                // the child keeps borrowing from the same lender.
+                self.pass_loan(slot, a.lender);
+            } else {
+                // The slot goes back to the lender, which may lend it again.
+                self.loans.remove(&a.lender);
+                if let Some(p) = self.ops.get_mut(a.lender) {
+                    p.flags &= !flags::LENDING;
+                }
+                self.maybe_lend(a.lender);
             }
-            if parent != NONE {
-                self.maybe_lend(parent);
-            }
-        } else if lending && !still_running {
-            // This op's slot is lent to a running child: hand the slot over to the
-            // child instead of freeing it (the child is not killed).
+        } else if passes_loan {
+            // This op's slot is lent to a running child: the child keeps the slot
+            // as its own instead of it being freed (the child is not killed).
             self.transfer_slot(slot, partition, class);
         } else {
             self.release_slot(partition, class);
@@ -167,37 +172,46 @@ impl Engine {
         if let Some(p) = self.ops.get_mut(parent) {
             p.flags &= !flags::LENDING;
         }
-        let borrower = self.children.get(&parent).and_then(|cs| {
-            cs.iter().find_map(|&c| {
-                let mut a = self.ops.get(c)?.attempt;
-                let first = a;
-                while a != NONE {
-                    let rec = self.attempts.get(a)?;
-                    if rec.borrowed {
-                        return Some((c, a));
-                    }
-                    a = rec.twin;
-                    if a == first {
-                        break;
-                    }
-                }
-                None
-            })
-        });
         self.release_slot(partition, class);
-        if let Some((child, aslot)) = borrower {
-            let (cp, cc) = {
-                let o = self.ops.get(child).expect("live child");
-                (o.partition, o.class)
-            };
-            if let Some(a) = self.attempts.get_mut(aslot) {
-                a.borrowed = false;
+        let Some(aslot) = self.loans.remove(&parent) else {
+            return;
+        };
+        let Some(a) = self.attempts.get_mut(aslot) else {
+            return;
+        };
+        a.lender = NONE;
+        let child = a.op;
+        let (cp, cc) = {
+            let o = self.ops.get(child).expect("live child");
+            (o.partition, o.class)
+        };
+        self.in_flight += 1;
+        if let Some(p) = self.partitions[cp as usize].as_mut() {
+            p.in_flight += 1;
+        }
+        self.classes[cc as usize].in_flight += 1;
+    }
+
+    /// `op` ran on `lender`'s slot and lent it to its own child; `op` is done, so
+    /// the child now borrows straight from `lender`.
+    fn pass_loan(&mut self, op: u32, lender: u32) {
+        if let Some(o) = self.ops.get_mut(op) {
+            o.flags &= !flags::LENDING;
+        }
+        match self.loans.remove(&op) {
+            Some(aslot) => {
+                if let Some(a) = self.attempts.get_mut(aslot) {
+                    a.lender = lender;
+                }
+                self.loans.insert(lender, aslot);
             }
-            self.in_flight += 1;
-            if let Some(p) = self.partitions[cp as usize].as_mut() {
-                p.in_flight += 1;
+            None => {
+                self.loans.remove(&lender);
+                if let Some(p) = self.ops.get_mut(lender) {
+                    p.flags &= !flags::LENDING;
+                }
+                self.maybe_lend(lender);
             }
-            self.classes[cc as usize].in_flight += 1;
         }
     }
 

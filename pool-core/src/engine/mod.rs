@@ -72,6 +72,8 @@ pub struct Engine {
     // Nesting.
     children: BTreeMap<u32, Vec<u32>>,
     lend_candidates: BTreeSet<u32>,
+    /// Lender op slot → the attempt slot running on its slot.
+    loans: BTreeMap<u32, u32>,
     // Hedging budget (tokens; a hedge costs 1).
     hedge_tokens: f64,
     // Bounded queue: (priority, newest-first order, slot) of queued ops.
@@ -134,6 +136,7 @@ impl Engine {
             external: None,
             children: BTreeMap::new(),
             lend_candidates: BTreeSet::new(),
+            loans: BTreeMap::new(),
             hedge_tokens: 0.0,
             by_priority,
             paused: false,
@@ -468,8 +471,8 @@ impl Engine {
             Some(Some(p)) if p.gen == part.gen => {}
             _ => return Err(SubmitError::UnknownPartition),
         }
-        if let (Some(max), Some(_)) = (self.cfg.max_queued, self.by_priority.as_ref()) {
-            if self.queue.len >= max && !self.make_room(opts.priority) {
+        if let (Some(max), Some(fresh)) = (self.cfg.max_queued, self.by_priority.as_ref()) {
+            if fresh.len() as u64 >= max && !self.make_room(opts.priority) {
                 self.metrics.record_submitted(opts.class);
                 self.metrics.record_resolved(
                     self.now,
@@ -488,9 +491,12 @@ impl Engine {
         let gen = NonZeroU32::new(self.next_gen).unwrap_or(NonZeroU32::MIN);
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         let key = match self.cfg.aging_ms {
-            Some(q) => (now as i64).saturating_sub(
-                i64::from(opts.priority).saturating_mul((q as i64).saturating_mul(1_000_000)),
-            ),
+            // i128: priority × quantum can exceed i64 for extreme values; the
+            // clamp keeps order for every configurable quantum (≤ 1 day).
+            Some(q) => {
+                let k = i128::from(now) - i128::from(opts.priority) * i128::from(q) * 1_000_000;
+                k.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+            }
             None => -i64::from(opts.priority),
         };
         let timeout = opts.timeout.or(self.cfg.timeout());
@@ -513,9 +519,7 @@ impl Engine {
                 .map_or(0, |m| m.min(u32::from(u16::MAX)) as u16),
             retry_cost: None,
             seq: 0,
-            timeout_us: timeout.map_or(0, |t| {
-                u32::try_from(t.as_micros()).unwrap_or(u32::MAX).max(1)
-            }),
+            timeout: timeout.and_then(state::pack_timeout).unwrap_or(0),
             priority: opts.priority,
             partition: part.index,
             parent,
@@ -563,16 +567,24 @@ impl Engine {
     /// Puts an op (new or back from backoff) into its lane.
     fn enqueue(&mut self, slot: u32) {
         let seq = self.queue.next_seq();
-        let (partition, class, key, priority) = {
+        let (partition, class, key, priority, fresh) = {
             let op = self.ops.get_mut(slot).expect("live op");
             op.state = OpState::Queued;
             op.seq = seq;
             op.enqueued_at = self.now.as_nanos();
-            (op.partition, op.class, op.key, op.priority)
+            (
+                op.partition,
+                op.class,
+                op.key,
+                op.priority,
+                op.first_started == NEVER,
+            )
         };
         let lane = self.lane_for(partition, class);
         self.queue.push(lane, Entry { key, seq, slot });
-        if let Some(idx) = self.by_priority.as_mut() {
+        // Only never-started ops may be evicted by the bounded queue: a retry
+        // was admitted already and is never rejected (it has attempts behind it).
+        if let (Some(idx), true) = (self.by_priority.as_mut(), fresh) {
             idx.insert((priority, u32::MAX - seq, slot));
         }
     }
@@ -658,6 +670,9 @@ fn validate_options(o: &OpOptions) -> Result<(), SubmitError> {
         if d < t {
             return bad("deadline", "is shorter than the per-attempt timeout");
         }
+    }
+    if o.timeout.is_some_and(|t| t > state::MAX_TIMEOUT) {
+        return bad("timeout", "must be at most 24 days");
     }
     if o.max_attempts == Some(0) {
         return bad("max_attempts", "must be >= 1");

@@ -38,7 +38,7 @@ impl Engine {
                 let op = self.ops.get(entry.slot).expect("live op");
                 idx.remove(&(op.priority, u32::MAX - entry.seq, entry.slot));
             }
-            self.start_attempt(entry.slot, false, false);
+            self.start_attempt(entry.slot, false, NONE);
         }
         if !self.lend_candidates.is_empty() {
             self.lend_pass();
@@ -124,12 +124,14 @@ impl Engine {
         None
     }
 
-    /// Starts the next attempt of an op. `borrowed`: it runs on its parent's slot.
-    pub(super) fn start_attempt(&mut self, slot: u32, hedge: bool, borrowed: bool) {
+    /// Starts the next attempt of an op. `lender`: the op whose slot it runs on
+    /// (NONE: it takes a slot of its own).
+    pub(super) fn start_attempt(&mut self, slot: u32, hedge: bool, lender: u32) {
+        let borrowed = lender != NONE;
         let now = self.now.as_nanos();
         let uid = self.next_attempt_uid;
         self.next_attempt_uid = self.next_attempt_uid.wrapping_add(1);
-        let (number, class, partition, queue_wait, timeout_us, bytes, first, idempotent, twin) = {
+        let (number, class, partition, queue_wait, timeout, bytes, first, idempotent, twin) = {
             let op = self.ops.get_mut(slot).expect("live op");
             op.attempts = op.attempts.saturating_add(1);
             let first = op.first_started == NEVER;
@@ -148,7 +150,7 @@ impl Engine {
                 op.class,
                 op.partition,
                 queue_wait,
-                op.timeout_us,
+                op.timeout,
                 op.expected_bytes,
                 first,
                 op.has(flags::IDEMPOTENT),
@@ -181,9 +183,12 @@ impl Engine {
             queue_wait,
             twin,
             hedge,
-            borrowed,
+            lender,
             timers: 0,
         });
+        if borrowed {
+            self.loans.insert(lender, aslot);
+        }
         if twin != NONE {
             if let Some(t) = self.attempts.get_mut(twin) {
                 t.twin = aslot;
@@ -192,8 +197,8 @@ impl Engine {
         if let Some(op) = self.ops.get_mut(slot) {
             op.attempt = aslot;
         }
-        if timeout_us != 0 {
-            let at = self.now + core::time::Duration::from_micros(u64::from(timeout_us));
+        if timeout != 0 {
+            let at = self.now + super::state::unpack_timeout(timeout);
             self.timers
                 .schedule(at, TimerKind::AttemptTimeout { slot: aslot, uid });
             timers += 1;
@@ -280,7 +285,7 @@ impl Engine {
             if let Some(p) = self.ops.get_mut(parent) {
                 p.flags |= flags::LENDING;
             }
-            self.start_attempt(child, false, true);
+            self.start_attempt(child, false, parent);
         }
     }
 
@@ -332,6 +337,6 @@ impl Engine {
         if let Some(op) = self.ops.get_mut(slot) {
             op.flags |= flags::HEDGED;
         }
-        self.start_attempt(slot, true, false);
+        self.start_attempt(slot, true, NONE);
     }
 }

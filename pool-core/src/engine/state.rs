@@ -41,8 +41,8 @@ pub(crate) struct Op {
     pub retry_cost: Option<u16>,
     /// FIFO sequence of this op's current queue entry.
     pub seq: u32,
-    /// Per-attempt timeout in µs (0: none). u32 µs covers 71 minutes; longer saturates.
-    pub timeout_us: u32,
+    /// Per-attempt timeout (0: none), packed by [`pack_timeout`].
+    pub timeout: u32,
     pub priority: i32,
     pub partition: u32,
     /// Parent op slot, or NONE.
@@ -77,8 +77,9 @@ pub(crate) struct Attempt {
     /// The other running attempt of the same op (hedging), or NONE.
     pub twin: u32,
     pub hedge: bool,
-    /// Runs on the parent's slot: counts against no limit.
-    pub borrowed: bool,
+    /// The op whose slot this attempt runs on (NONE: its own slot). A borrowed
+    /// attempt counts against no limit: the lender's slot is counted once.
+    pub lender: u32,
     /// Timers scheduled for this attempt (made stale when it ends early).
     pub timers: u8,
 }
@@ -111,3 +112,27 @@ pub(crate) struct ClassState {
     pub hedge_computed_at: u64,
     pub starts: u64,
 }
+
+/// Packs a timeout into 32 bits: microseconds up to 2^31 µs (35 minutes), else
+/// milliseconds with the top bit set (up to 2^31 ms, 24 days). `None` if longer.
+pub(crate) fn pack_timeout(d: core::time::Duration) -> Option<u32> {
+    let us = d.as_micros().max(1);
+    if us < (1 << 31) {
+        return Some(us as u32);
+    }
+    let ms = d.as_millis();
+    (ms < (1 << 31)).then_some((ms as u32) | (1 << 31))
+}
+
+/// The inverse of [`pack_timeout`].
+pub(crate) fn unpack_timeout(v: u32) -> core::time::Duration {
+    if v & (1 << 31) == 0 {
+        core::time::Duration::from_micros(u64::from(v))
+    } else {
+        core::time::Duration::from_millis(u64::from(v & !(1 << 31)))
+    }
+}
+
+/// The longest timeout or deadline the engine accepts (24 days).
+pub(crate) const MAX_TIMEOUT: core::time::Duration =
+    core::time::Duration::from_millis((1 << 31) - 1);
