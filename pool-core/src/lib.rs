@@ -35,6 +35,7 @@ mod engine;
 pub mod event;
 pub mod metrics;
 pub mod outcome;
+pub mod pool;
 mod queue;
 pub mod rate;
 pub mod retry;
@@ -52,6 +53,7 @@ pub use outcome::{
     AttemptError, AttemptId, AttemptOutcome, AttemptSample, CancelCause, CancelReason, Decision,
     ErrorClass, FailureCause, NoRetry, OpId, OpSample, RejectCause, Resolution, SampleOutcome,
 };
+pub use pool::{AttemptCtx, Classifier, Pool, PoolError, RunOptions};
 pub use rate::RateLimit;
 pub use retry::RetryConfig;
 pub use time::Instant;

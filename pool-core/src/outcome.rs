@@ -12,9 +12,17 @@ use serde::{Deserialize, Serialize};
 pub struct OpId(pub(crate) u64);
 
 impl OpId {
-    /// The raw number (submission order, starting at 1).
+    /// The raw number: a generation in the high 32 bits and a dense slot index in
+    /// the low 32 bits. Unique among ops alive at the same time and never reused
+    /// for 2^32 submissions through the same slot.
     pub fn get(self) -> u64 {
         self.0
+    }
+
+    /// The dense slot index (low 32 bits): small, reused after the op resolves.
+    /// Drivers can index a table with it (checking the full id on lookup).
+    pub fn index(self) -> u32 {
+        self.0 as u32
     }
 }
 

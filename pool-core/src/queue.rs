@@ -201,14 +201,37 @@ impl Queue {
         }
     }
 
-    /// Removes the top entry of `lane` (just returned by `peek_best`).
+    /// Removes the top entry of `lane` (just returned by `peek_best`, so the
+    /// lane's head is the top of the head heap). The head is replaced in place:
+    /// one sift instead of a pop and a push on the hot path.
     pub(crate) fn pop_top(&mut self, lane: u32) {
         let l = &mut self.lanes[lane as usize];
         l.heap.pop();
         l.live -= 1;
         self.len -= 1;
-        self.heads.pop();
-        self.announce(lane);
+        l.head_token = l.head_token.wrapping_add(1);
+        match l.heap.peek() {
+            Some(top) => {
+                let head = Head {
+                    key: top.0.key,
+                    seq: top.0.seq,
+                    lane,
+                    token: l.head_token,
+                };
+                if let Some(mut h) = self.heads.peek_mut() {
+                    debug_assert_eq!(h.0.lane, lane);
+                    *h = Reverse(head);
+                }
+            }
+            None => {
+                self.heads.pop();
+            }
+        }
+    }
+
+    /// The slot at the top of a lane (possibly stale), for prefetching.
+    pub(crate) fn top_slot(&self, lane: u32) -> Option<u32> {
+        self.lanes[lane as usize].heap.peek().map(|e| e.0.slot)
     }
 
     /// Marks a lane blocked; it is skipped until `unblock`.

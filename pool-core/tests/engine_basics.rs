@@ -282,3 +282,21 @@ fn hedge_starts_second_attempt_and_loser_is_cancelled() {
     }));
     assert!(h.resolved[&slow].is_success());
 }
+
+#[test]
+fn children_of_live_ops_are_accepted_during_graceful_shutdown() {
+    let mut h = Harness::with_limit(1);
+    let parent = h.submit(OpOptions::default());
+    h.engine.shutdown(h.now);
+    let child = h.engine.submit(h.now, OpOptions::default().parent(parent));
+    assert!(child.is_ok(), "{child:?}");
+    assert_eq!(
+        h.engine.submit(h.now, OpOptions::default()),
+        Err(SubmitError::Closed)
+    );
+    h.engine.abort(h.now);
+    assert_eq!(
+        h.engine.submit(h.now, OpOptions::default().parent(parent)),
+        Err(SubmitError::Closed)
+    );
+}

@@ -462,7 +462,15 @@ impl Engine {
     }
 
     fn submit_inner(&mut self, opts: OpOptions) -> Result<OpId, SubmitError> {
-        if self.lifecycle != Lifecycle::Open {
+        // During a graceful shutdown, running ops may still submit children (they
+        // are part of the work being finished); nothing else is accepted.
+        let child_of_live = opts.parent.is_some_and(|p| self.op_slot(p).is_some());
+        let accepting = match self.lifecycle {
+            Lifecycle::Open => true,
+            Lifecycle::ShuttingDown => !self.aborted && child_of_live,
+            Lifecycle::Closed => false,
+        };
+        if !accepting {
             return Err(SubmitError::Closed);
         }
         validate_options(&opts)?;
@@ -490,15 +498,6 @@ impl Engine {
         let now = self.now.as_nanos();
         let gen = NonZeroU32::new(self.next_gen).unwrap_or(NonZeroU32::MIN);
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
-        let key = match self.cfg.aging_ms {
-            // i128: priority × quantum can exceed i64 for extreme values; the
-            // clamp keeps order for every configurable quantum (≤ 1 day).
-            Some(q) => {
-                let k = i128::from(now) - i128::from(opts.priority) * i128::from(q) * 1_000_000;
-                k.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
-            }
-            None => -i64::from(opts.priority),
-        };
         let timeout = opts.timeout.or(self.cfg.timeout());
         let deadline = opts.deadline.or(self.cfg.deadline());
         let parent = opts.parent.and_then(|p| self.op_slot(p)).unwrap_or(NONE);
@@ -524,7 +523,6 @@ impl Engine {
             partition: part.index,
             parent,
             attempt: NONE,
-            key,
             submitted_at: now,
             enqueued_at: now,
             first_started: NEVER,
@@ -575,7 +573,7 @@ impl Engine {
             (
                 op.partition,
                 op.class,
-                op.key,
+                queue_key(self.cfg.aging_ms, op.submitted_at, op.priority),
                 op.priority,
                 op.first_started == NEVER,
             )
@@ -639,6 +637,20 @@ impl Engine {
             self.lifecycle = Lifecycle::Closed;
             self.emit(Event::Closed);
         }
+    }
+}
+
+/// The op's virtual deadline: its queue key (see `queue` for why it is
+/// time-invariant). Recomputed, not stored, to keep the op record small.
+fn queue_key(aging_ms: Option<u64>, submitted_at: u64, priority: i32) -> i64 {
+    match aging_ms {
+        // i128: priority × quantum can exceed i64; the clamp keeps order for every
+        // configurable quantum (≤ 1 day).
+        Some(q) => {
+            let k = i128::from(submitted_at) - i128::from(priority) * i128::from(q) * 1_000_000;
+            k.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        }
+        None => -i64::from(priority),
     }
 }
 

@@ -114,7 +114,8 @@ impl OpOptions {
 /// Why a submit was refused. The op was not queued and gets no resolution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SubmitError {
-    /// The pool is shutting down or aborted; no new work is accepted.
+    /// The pool is shutting down or aborted; no new work is accepted (except, while
+    /// shutting down gracefully, child ops of still-live ops).
     Closed,
     /// The bounded queue is full and every queued op has at least this priority.
     QueueFull,

@@ -34,6 +34,9 @@ impl Engine {
                 continue;
             }
             self.queue.pop_top(lane);
+            if let Some(next) = self.queue.top_slot(lane) {
+                self.ops.prefetch(next);
+            }
             if let Some(idx) = self.by_priority.as_mut() {
                 let op = self.ops.get(entry.slot).expect("live op");
                 idx.remove(&(op.priority, u32::MAX - entry.seq, entry.slot));
@@ -276,7 +279,8 @@ impl Engine {
                 cs.iter()
                     .filter_map(|&c| {
                         let o = self.ops.get(c)?;
-                        (o.state == OpState::Queued).then_some((o.key, o.seq, c))
+                        let key = super::queue_key(self.cfg.aging_ms, o.submitted_at, o.priority);
+                        (o.state == OpState::Queued).then_some((key, o.seq, c))
                     })
                     .min()
             });

@@ -49,8 +49,6 @@ pub(crate) struct Op {
     pub parent: u32,
     /// A running attempt's slot (NONE when none); a hedge twin is linked from it.
     pub attempt: u32,
-    /// Virtual deadline: the queue key.
-    pub key: i64,
     pub submitted_at: u64,
     /// When the op last entered the queue (submit or retry).
     pub enqueued_at: u64,

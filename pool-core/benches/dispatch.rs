@@ -1,0 +1,114 @@
+//! Dispatch overhead of the async pool against bare tokio limiters.
+//!
+//! 100k ops at concurrency 100, priorities 0–9, each op's body a single
+//! `tokio::task::yield_now().await` (so ops really wait for slots), all submitted
+//! at once and driven from one task on a current-thread runtime:
+//! * `pool` — `Pool::run` futures in a `FuturesUnordered`;
+//! * `semaphore_inline` — a `tokio::sync::Semaphore` acquired inside each future;
+//! * `semaphore_spawn` — acquire, then `tokio::spawn` per op;
+//! * `buffer_unordered` — `buffer_unordered(100)`, no limit object (the floor).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use futures_util::stream::{self, FuturesUnordered, StreamExt};
+use pool_core::{EngineConfig, Pool, RunOptions};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::yield_now;
+
+const OPS: usize = 100_000;
+const LIMIT: usize = 100;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
+}
+
+async fn run_pool(pool: Pool) {
+    let mut ops: FuturesUnordered<_> = (0..OPS)
+        .map(|i| {
+            pool.run(RunOptions::new().priority((i % 10) as i32), |_| async {
+                yield_now().await;
+                Ok::<(), ()>(())
+            })
+        })
+        .collect();
+    while let Some(r) = ops.next().await {
+        debug_assert!(r.is_ok());
+        let _ = r;
+    }
+}
+
+async fn run_semaphore_inline() {
+    let sem = Semaphore::new(LIMIT);
+    let mut ops: FuturesUnordered<_> = (0..OPS)
+        .map(|_| async {
+            let _permit = sem.acquire().await.expect("open");
+            yield_now().await;
+        })
+        .collect();
+    while ops.next().await.is_some() {}
+}
+
+async fn run_semaphore_spawn() {
+    let sem = Arc::new(Semaphore::new(LIMIT));
+    let mut ops: FuturesUnordered<_> = (0..OPS)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            async move {
+                let permit = sem.acquire_owned().await.expect("open");
+                tokio::spawn(async move {
+                    yield_now().await;
+                    drop(permit);
+                })
+                .await
+                .expect("task");
+            }
+        })
+        .collect();
+    while ops.next().await.is_some() {}
+}
+
+async fn run_buffer_unordered() {
+    let n = stream::iter(0..OPS)
+        .map(|_| async { yield_now().await })
+        .buffer_unordered(LIMIT)
+        .count()
+        .await;
+    assert_eq!(n, OPS);
+}
+
+fn dispatch(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("dispatch");
+    g.throughput(Throughput::Elements(OPS as u64));
+    g.sample_size(10);
+    g.bench_function("pool", |b| {
+        b.iter_batched(
+            || {
+                let cfg = EngineConfig::builder()
+                    .limit(LIMIT as u32)
+                    .build()
+                    .expect("config");
+                let _guard = rt.enter();
+                Pool::new(cfg).expect("pool")
+            },
+            |pool| rt.block_on(run_pool(pool)),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("semaphore_inline", |b| {
+        b.iter(|| rt.block_on(run_semaphore_inline()))
+    });
+    g.bench_function("semaphore_spawn", |b| {
+        b.iter(|| rt.block_on(run_semaphore_spawn()))
+    });
+    g.bench_function("buffer_unordered", |b| {
+        b.iter(|| rt.block_on(run_buffer_unordered()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);
