@@ -52,7 +52,9 @@ impl Engine {
         match outcome {
             AttemptOutcome::Success => {
                 self.end_attempt(aslot, SampleOutcome::Success, bytes);
-                self.cancel_attempts(slot, CancelReason::LostHedge);
+                if self.ops.get(slot).is_some_and(|o| o.attempt != NONE) {
+                    self.cancel_attempts(slot, CancelReason::LostHedge);
+                }
                 let (cost, attempts) = {
                     let op = self.ops.get(slot).expect("live op");
                     (op.retry_cost, u32::from(op.attempts))
@@ -138,24 +140,27 @@ impl Engine {
                 });
             }
         }
-        let sample = AttemptSample {
-            attempt: AttemptId {
-                op: super::op_id(slot, gen),
-                number: a.number,
-            },
-            class: OpClass(class),
-            partition,
-            started_at: Instant::from_nanos(a.started_at),
-            ended_at: self.now,
-            queue_wait: Duration::from_nanos(a.queue_wait),
-            in_flight_at_start: a.in_flight_at_start,
-            hedge: a.hedge,
-            outcome,
-            bytes,
-        };
+        let latency = Duration::from_nanos(self.now.as_nanos().saturating_sub(a.started_at));
         self.metrics
-            .record_attempt_end(self.now, OpClass(class), sample.latency(), outcome);
-        self.feed_sample(&sample);
+            .record_attempt_end(self.now, OpClass(class), latency, outcome);
+        if self.has_listeners() {
+            let sample = AttemptSample {
+                attempt: AttemptId {
+                    op: super::op_id(slot, gen),
+                    number: a.number,
+                },
+                class: OpClass(class),
+                partition,
+                started_at: Instant::from_nanos(a.started_at),
+                ended_at: self.now,
+                queue_wait: Duration::from_nanos(a.queue_wait),
+                in_flight_at_start: a.in_flight_at_start,
+                hedge: a.hedge,
+                outcome,
+                bytes,
+            };
+            self.feed_sample(&sample);
+        }
     }
 
     fn release_slot(&mut self, partition: u32, class: u16) {
@@ -391,14 +396,21 @@ impl Engine {
                 }
             }
         }
-        if let Some(cs) = self.children.remove(&slot) {
+        let own_children = if self.children.is_empty() {
+            None
+        } else {
+            self.children.remove(&slot)
+        };
+        if let Some(cs) = own_children {
             for c in cs {
                 if let Some(child) = self.ops.get_mut(c) {
                     child.parent = NONE;
                 }
             }
         }
-        self.lend_candidates.remove(&slot);
+        if !self.lend_candidates.is_empty() {
+            self.lend_candidates.remove(&slot);
+        }
         let e2e = Duration::from_nanos(now.saturating_sub(op.submitted_at));
         let service = (op.first_started != NEVER)
             .then(|| Duration::from_nanos(now.saturating_sub(op.first_started)));
@@ -410,18 +422,20 @@ impl Engine {
             service,
             bytes,
         );
-        let sample = OpSample {
-            op: id,
-            class: OpClass(op.class),
-            partition: op.partition,
-            submitted_at: Instant::from_nanos(op.submitted_at),
-            first_started_at: (op.first_started != NEVER)
-                .then(|| Instant::from_nanos(op.first_started)),
-            resolved_at: self.now,
-            attempts: u32::from(op.attempts),
-            resolution,
-        };
-        self.feed_op_sample(&sample);
+        if self.has_listeners() {
+            let sample = OpSample {
+                op: id,
+                class: OpClass(op.class),
+                partition: op.partition,
+                submitted_at: Instant::from_nanos(op.submitted_at),
+                first_started_at: (op.first_started != NEVER)
+                    .then(|| Instant::from_nanos(op.first_started)),
+                resolved_at: self.now,
+                attempts: u32::from(op.attempts),
+                resolution,
+            };
+            self.feed_op_sample(&sample);
+        }
         self.decisions
             .push_back(Decision::Resolved { op: id, resolution });
         self.emit(match resolution {

@@ -69,6 +69,8 @@ pub struct Engine {
     partition_controllers: Option<ControllerFactory>,
     partition_gates: Option<RateGateFactory>,
     external: Option<f64>,
+    /// Classes with a controller attached.
+    class_controllers: u32,
     // Nesting.
     children: BTreeMap<u32, Vec<u32>>,
     lend_candidates: BTreeSet<u32>,
@@ -134,6 +136,7 @@ impl Engine {
             partition_controllers: None,
             partition_gates: None,
             external: None,
+            class_controllers: 0,
             children: BTreeMap::new(),
             lend_candidates: BTreeSet::new(),
             loans: BTreeMap::new(),

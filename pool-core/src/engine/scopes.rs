@@ -298,7 +298,9 @@ impl Engine {
         if initial.is_some() {
             c.limit = initial;
         }
-        c.controller = Some(controller);
+        if c.controller.replace(controller).is_none() {
+            self.class_controllers += 1;
+        }
         self.recheck = true;
     }
 
@@ -340,6 +342,16 @@ impl Engine {
                 new: limit,
             });
         }
+    }
+
+    /// Whether any controller or rate gate listens to samples (if none, the hot
+    /// path skips building them).
+    pub(super) fn has_listeners(&self) -> bool {
+        self.controller.is_some()
+            || self.gate.is_some()
+            || self.partition_controllers.is_some()
+            || self.partition_gates.is_some()
+            || self.class_controllers > 0
     }
 
     /// Reports a finished attempt to every controller and gate in its scopes.
