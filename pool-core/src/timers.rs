@@ -82,6 +82,18 @@ impl Timers {
         }
     }
 
+    /// Drops stale timers from the top so that `next_at` names a live one and the
+    /// driver is not woken for nothing.
+    pub(crate) fn prune(&mut self, is_live: impl Fn(&TimerKind) -> bool) {
+        while let Some(top) = self.heap.peek() {
+            if is_live(&top.0.kind) {
+                break;
+            }
+            self.heap.pop();
+            self.stale = self.stale.saturating_sub(1);
+        }
+    }
+
     /// Notes that one scheduled timer became stale; `is_live` is asked of every
     /// entry when the heap is compacted.
     pub(crate) fn mark_stale(&mut self, is_live: impl Fn(&TimerKind) -> bool) {

@@ -447,7 +447,11 @@ impl Engine {
     }
 
     /// Delivers buffered events; a panicking observer is counted, not propagated.
+    /// Called at the end of every input, so it also prunes stale timers: the
+    /// wake-up the driver sees is then a real one.
     fn flush_events(&mut self) {
+        let (ops, attempts) = (&self.ops, &self.attempts);
+        self.timers.prune(|k| timer_live(ops, attempts, k));
         if self.events.is_empty() {
             return;
         }
@@ -654,6 +658,21 @@ fn queue_key(aging_ms: Option<u64>, submitted_at: u64, priority: i32) -> i64 {
             k.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
         }
         None => -i64::from(priority),
+    }
+}
+
+/// Whether a timer still has work to do when it fires.
+fn timer_live(ops: &Slab<Op>, attempts: &Slab<Attempt>, kind: &crate::timers::TimerKind) -> bool {
+    use crate::timers::TimerKind as K;
+    match *kind {
+        K::AttemptTimeout { slot, uid } | K::Hedge { slot, uid } => {
+            attempts.get(slot).is_some_and(|a| a.uid == uid)
+        }
+        K::Deadline { slot, gen } => ops.get(slot).is_some_and(|o| o.gen.get() == gen),
+        K::RetryReady { slot, gen } => ops
+            .get(slot)
+            .is_some_and(|o| o.gen.get() == gen && o.state == OpState::WaitingRetry),
+        K::Dispatch | K::Controller { .. } | K::Sweep => true,
     }
 }
 
