@@ -285,6 +285,7 @@ impl Engine {
                 let at = self.now + grant.delay;
                 if let Some(op) = self.ops.get_mut(slot) {
                     op.state = OpState::WaitingRetry;
+                    op.flags |= flags::RETRY_PENDING;
                     op.retry_cost = grant.quota_cost.map(|c| c.min(u32::from(u16::MAX)) as u16);
                 }
                 self.waiting_retry += 1;
@@ -316,6 +317,12 @@ impl Engine {
     fn requeue(&mut self, slot: u32) {
         self.waiting_retry -= 1;
         self.enqueue(slot);
+        // A child back from its backoff may borrow its running parent's slot
+        // again; otherwise a parent awaiting it could wait forever (F13).
+        let parent = self.ops.get(slot).map_or(NONE, |o| o.parent);
+        if parent != NONE {
+            self.maybe_lend(parent);
+        }
     }
 
     /// Cancels a live op. Returns `false` if it had already resolved.
@@ -336,16 +343,22 @@ impl Engine {
 
     /// Takes a queued or backing-off op out of the queue or backoff.
     fn leave_waiting(&mut self, slot: u32) {
-        let (state, cost) = {
+        let (state, cost, pending) = {
             let op = self.ops.get(slot).expect("live op");
-            (op.state, op.retry_cost)
+            (op.state, op.retry_cost, op.has(flags::RETRY_PENDING))
         };
+        if pending {
+            // A granted retry will never run (still backing off, or back in the
+            // queue but not started): give its tokens back.
+            self.retry.refund(self.now, cost.map(u32::from));
+            if let Some(op) = self.ops.get_mut(slot) {
+                op.flags &= !flags::RETRY_PENDING;
+            }
+        }
         match state {
             OpState::Queued => self.dequeue_lazily(slot),
             OpState::WaitingRetry => {
-                // The granted retry will never run: give its tokens back.
                 self.waiting_retry -= 1;
-                self.retry.refund(self.now, cost.map(u32::from));
                 let ops = &self.ops;
                 self.timers.mark_stale(|k| match *k {
                     TimerKind::RetryReady { slot: s, gen } => ops.get(s).is_some_and(|o| {

@@ -85,6 +85,8 @@ pub struct Engine {
     lifecycle: Lifecycle,
     aborted: bool,
     drained_reported: bool,
+    /// Inside `submit`: an eviction must not look like the pool went idle.
+    admitting: bool,
     /// A slot, byte or token was released: blocked lanes must be re-checked.
     recheck: bool,
     sweep_pending: bool,
@@ -146,6 +148,7 @@ impl Engine {
             lifecycle: Lifecycle::Open,
             aborted: false,
             drained_reported: true,
+            admitting: false,
             recheck: false,
             sweep_pending: false,
             cfg,
@@ -181,7 +184,12 @@ impl Engine {
     /// Submits an op. It is queued (and maybe started at once: see the decisions).
     pub fn submit(&mut self, now: Instant, opts: OpOptions) -> Result<OpId, SubmitError> {
         self.advance(now);
+        self.admitting = true;
         let r = self.submit_inner(opts);
+        self.admitting = false;
+        // An eviction may have resolved the last other op: only now, with the
+        // new op admitted (or refused), is "idle" meaningful.
+        self.check_idle();
         self.dispatch();
         self.flush_events();
         r
@@ -587,6 +595,10 @@ impl Engine {
         };
         let lane = self.lane_for(partition, class);
         self.queue.push(lane, Entry { key, seq, slot });
+        // A bytes block depends on the lane's head: a new head may fit.
+        if self.queue.lanes[lane as usize].blocked == Some(crate::queue::Block::Bytes) {
+            self.recheck = true;
+        }
         // Only never-started ops may be evicted by the bounded queue: a retry
         // was admitted already and is never rejected (it has attempts behind it).
         if let (Some(idx), true) = (self.by_priority.as_mut(), fresh) {
@@ -607,6 +619,9 @@ impl Engine {
         let lane = self.lane_for(partition, class);
         let ops = &self.ops;
         self.queue.remove_lazily(lane, |e| entry_live(ops, e));
+        if self.queue.lanes[lane as usize].blocked == Some(crate::queue::Block::Bytes) {
+            self.recheck = true;
+        }
         if let Some(idx) = self.by_priority.as_mut() {
             idx.remove(&(priority, u32::MAX - seq, slot));
         }
@@ -633,7 +648,7 @@ impl Engine {
 
     /// Fires when nothing is left: drained event, and shutdown completes.
     fn check_idle(&mut self) {
-        if self.ops.len() != 0 {
+        if self.admitting || self.ops.len() != 0 {
             return;
         }
         if !self.drained_reported {

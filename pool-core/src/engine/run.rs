@@ -43,8 +43,12 @@ impl Engine {
             }
             self.start_attempt(entry.slot, false, NONE);
         }
-        if !self.lend_candidates.is_empty() {
-            self.lend_pass();
+        // Lending can make new candidates (a child lent a slot may lend it on to
+        // its own children): serve them all now, not at some later input.
+        while !self.lend_candidates.is_empty() {
+            if !self.lend_pass() {
+                break;
+            }
         }
     }
 
@@ -143,6 +147,7 @@ impl Engine {
             }
             op.state = OpState::Running;
             op.running += 1;
+            op.flags &= !flags::RETRY_PENDING;
             let queue_wait = if hedge {
                 0
             } else {
@@ -264,7 +269,9 @@ impl Engine {
 
     /// Runs one queued child of each lending candidate on its parent's slot, so an
     /// op awaiting its children can never deadlock the pool (seed flaw F13).
-    fn lend_pass(&mut self) {
+    /// Returns whether any child was started.
+    fn lend_pass(&mut self) -> bool {
+        let mut started = false;
         let candidates: Vec<u32> = std::mem::take(&mut self.lend_candidates)
             .into_iter()
             .collect();
@@ -290,7 +297,9 @@ impl Engine {
                 p.flags |= flags::LENDING;
             }
             self.start_attempt(child, false, parent);
+            started = true;
         }
+        started
     }
 
     /// The hedge delay for a class: its attempt-latency quantile, cached and
@@ -335,6 +344,10 @@ impl Engine {
         }
         let p = self.partitions[op.partition as usize].as_ref();
         if p.is_some_and(|p| p.limit.is_some_and(|l| p.in_flight >= l)) {
+            return;
+        }
+        let c = &self.classes[op.class as usize];
+        if c.limit.is_some_and(|l| c.in_flight >= l) {
             return;
         }
         self.hedge_tokens -= 1.0;

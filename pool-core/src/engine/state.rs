@@ -24,6 +24,9 @@ pub(crate) mod flags {
     pub const LAST_TIMED_OUT: u8 = 4;
     /// A hedge was started for this op.
     pub const HEDGED: u8 = 8;
+    /// A retry was granted (its quota paid) and has not started yet: if the op
+    /// ends before it does, the cost is refunded.
+    pub const RETRY_PENDING: u8 = 16;
 }
 
 /// One live op. Kept small: it is the bulk of the per-queued-op bookkeeping.
