@@ -102,6 +102,13 @@ pub trait RateGate: Send {
     fn name(&self) -> &str {
         "custom-rate"
     }
+    /// `None` if a send token is available now (without spending it), otherwise
+    /// when one will be. The engine asks every gate in an op's scopes before it
+    /// spends any token, so a refusal by one gate does not waste another's.
+    /// The default says "always ready" and leaves the decision to `try_acquire`.
+    fn ready_at(&mut self, _now: Instant) -> Option<Instant> {
+        None
+    }
     /// Spends a send token and returns `Ok`, or returns when to try again.
     fn try_acquire(&mut self, now: Instant) -> Result<(), Instant>;
     /// One finished attempt that this gate let through.

@@ -108,18 +108,23 @@ impl Engine {
         if let Some(t) = wait {
             return Some(Block::RateUntil(t.as_nanos()));
         }
+        // Ask every gate first, spend afterwards: a token taken by one gate while
+        // another refuses would be lost.
+        let not_before = |t: Instant| Block::RateUntil(t.as_nanos().max(now.as_nanos() + 1));
+        if let Some(t) = p.gate.as_mut().and_then(|g| g.ready_at(now)) {
+            return Some(not_before(t));
+        }
+        if let Some(t) = self.gate.as_mut().and_then(|g| g.ready_at(now)) {
+            return Some(not_before(t));
+        }
         if let Some(g) = p.gate.as_mut() {
             if let Err(t) = g.try_acquire(now) {
-                return Some(Block::RateUntil(
-                    t.max(now).as_nanos().max(now.as_nanos() + 1),
-                ));
+                return Some(not_before(t));
             }
         }
         if let Some(g) = self.gate.as_mut() {
             if let Err(t) = g.try_acquire(now) {
-                return Some(Block::RateUntil(
-                    t.max(now).as_nanos().max(now.as_nanos() + 1),
-                ));
+                return Some(not_before(t));
             }
         }
         if let Some(b) = p.rate.as_mut() {

@@ -5,7 +5,7 @@
 
 use super::ctx::AttemptCtx;
 use super::error::PoolError;
-use super::op::RunOptions;
+use super::options::RunOptions;
 use super::Pool;
 use core::future::Future;
 use futures_core::Stream;

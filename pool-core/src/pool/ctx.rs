@@ -2,9 +2,9 @@
 //! run child ops on this op's slot.
 
 use super::classify::{AllTransient, Classifier};
-use super::op::{run_op, RunOptions};
+use super::op::Run;
+use super::options::RunOptions;
 use super::shared::OpRef;
-use super::PoolError;
 use crate::outcome::OpId;
 use core::fmt;
 use core::future::Future;
@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 pub struct AttemptCtx {
     pub(crate) shared: OpRef,
     pub(crate) op: OpId,
+    /// The op's mailbox (see [`super::mailbox`]).
+    pub(crate) op_box: u32,
     pub(crate) attempt: u32,
     pub(crate) hedge: bool,
 }
@@ -51,13 +53,10 @@ impl AttemptCtx {
     pub fn cancellation(&self) -> CancelSignal {
         let sig = Arc::new(SignalInner::default());
         let mut g = self.shared.get().lock();
-        match g.ops.get_mut(&self.op) {
-            // Still running: fire when the engine cancels the attempt.
-            Some(e) if e.resolution.is_none() && !e.cancels.any(|c| c.0 == self.attempt) => {
-                e.signals.push((self.attempt, Arc::clone(&sig)));
-            }
-            // The op is gone (cancelled or resolved): already cancelled.
-            _ => sig.fire(),
+        // Still running: it fires when the engine cancels the attempt. Otherwise
+        // (the op is gone, or the attempt already cancelled) it has fired.
+        if !g.ops.add_signal(self.op_box, self.op, self.attempt, &sig) {
+            sig.fire();
         }
         CancelSignal(sig)
     }
@@ -68,7 +67,7 @@ impl AttemptCtx {
         &self,
         opts: impl Into<RunOptions>,
         f: F,
-    ) -> impl Future<Output = Result<T, PoolError<E>>>
+    ) -> Run<T, E, AllTransient, F, Fut>
     where
         F: FnMut(AttemptCtx) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -82,7 +81,7 @@ impl AttemptCtx {
         opts: impl Into<RunOptions>,
         classifier: C,
         f: F,
-    ) -> impl Future<Output = Result<T, PoolError<E>>>
+    ) -> Run<T, E, C, F, Fut>
     where
         C: Classifier<E>,
         F: FnMut(AttemptCtx) -> Fut,
@@ -90,7 +89,7 @@ impl AttemptCtx {
     {
         let mut opts = opts.into();
         opts.op.parent = Some(self.op);
-        run_op(self.shared.clone(), opts, classifier, f)
+        Run::new(self.shared.clone(), opts, classifier, f)
     }
 }
 

@@ -21,7 +21,9 @@ mod classify;
 mod ctx;
 mod error;
 mod events;
+mod mailbox;
 mod op;
+mod options;
 mod runtime;
 mod shared;
 
@@ -33,7 +35,8 @@ pub use classify::{AllTransient, Classifier};
 pub use ctx::{AttemptCtx, CancelSignal, Cancelled};
 pub use error::{PoolError, WaitError};
 pub use events::EventReceiver;
-pub use op::RunOptions;
+pub use op::{MakeAttempt, Run};
+pub use options::RunOptions;
 #[cfg(feature = "tokio")]
 pub use runtime::TokioRuntime;
 pub use runtime::{BoxFuture, Runtime};
@@ -164,7 +167,7 @@ impl Pool {
         &self,
         opts: impl Into<RunOptions>,
         f: F,
-    ) -> impl Future<Output = Result<T, PoolError<E>>>
+    ) -> Run<T, E, AllTransient, F, Fut>
     where
         F: FnMut(AttemptCtx) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -179,13 +182,13 @@ impl Pool {
         opts: impl Into<RunOptions>,
         classifier: C,
         f: F,
-    ) -> impl Future<Output = Result<T, PoolError<E>>>
+    ) -> Run<T, E, C, F, Fut>
     where
         C: Classifier<E>,
         F: FnMut(AttemptCtx) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        op::run_op(
+        Run::new(
             shared::OpRef::new(Arc::clone(self.shared())),
             opts.into(),
             classifier,

@@ -1,185 +1,372 @@
 //! One op's future: submit, then carry out what the engine decides for it —
 //! start attempts (calling the closure once per attempt, polling its future in
 //! the caller's task), drop cancelled ones, report outcomes — until it resolves.
+//!
+//! [`Run`] is written by hand (not an `async fn`) so it stays small: the options
+//! it submits share their space with the running attempt, and nothing is
+//! allocated per op (a hedge running beside the first attempt is boxed).
 
 use super::classify::Classifier;
 use super::ctx::AttemptCtx;
 use super::error::PoolError;
-use super::shared::{Few, Inner, OpEntry, OpRef, Shared};
-use crate::class::OpClass;
-use crate::engine::{OpOptions, SubmitError};
+use super::mailbox::{peek, Mail, Peek, WakerKey};
+use super::options::RunOptions;
+use super::shared::{Inner, OpRef, Shared};
+use crate::engine::SubmitError;
 use crate::outcome::{
-    AttemptError, AttemptId, AttemptOutcome, CancelCause, CancelReason, ErrorClass, FailureCause,
-    OpId, Resolution,
+    AttemptError, AttemptId, AttemptOutcome, CancelCause, ErrorClass, FailureCause, OpId,
+    Resolution,
 };
-use core::future::{poll_fn, Future};
-use core::pin::{pin, Pin};
-use core::task::{Poll, Waker};
-use core::time::Duration;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use pin_project_lite::pin_project;
+use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
-/// How to run one op: the engine's [`OpOptions`] plus a partition key, interned
-/// when the op is submitted.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RunOptions {
-    /// Priority, class, bytes, timeout, deadline, attempts, idempotency, parent.
-    pub op: OpOptions,
-    /// The partition (e.g. bucket or prefix) for partition limits and rates;
-    /// `None`: the default partition.
-    pub partition_key: Option<Arc<str>>,
+/// Makes one attempt's future; called once per attempt. Implemented for every
+/// `FnMut(AttemptCtx) -> Fut`, which is what [`super::Pool::run`] takes.
+pub trait MakeAttempt<Fut> {
+    /// The future of the attempt described by `ctx`.
+    fn make(&mut self, ctx: AttemptCtx) -> Fut;
 }
 
-impl From<OpOptions> for RunOptions {
-    fn from(op: OpOptions) -> Self {
-        RunOptions {
-            op,
-            partition_key: None,
+impl<F: FnMut(AttemptCtx) -> Fut, Fut> MakeAttempt<Fut> for F {
+    fn make(&mut self, ctx: AttemptCtx) -> Fut {
+        self(ctx)
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<Fut> {
+        // Not polled yet: nothing is submitted.
+        Init { opts: RunOptions },
+        // Submitted, with mailbox `op_box` where `waker` (see `WakerKey`) is
+        // registered; `fut` is attempt number `n` (0: none running in place).
+        Live { id: OpId, op_box: u32, waker: WakerKey, n: u32, #[pin] fut: Option<Fut> },
+        Done,
+    }
+}
+
+/// What an op rarely needs, boxed on first use.
+struct Rare<Fut> {
+    /// Attempts running beside the one in place (a hedge).
+    others: Vec<(u32, Pin<Box<Fut>>)>,
+    /// The message of a panic caught in the closure or an attempt.
+    panicked: Option<String>,
+}
+
+impl<Fut> Default for Rare<Fut> {
+    fn default() -> Self {
+        Rare {
+            others: Vec::new(),
+            panicked: None,
         }
     }
 }
 
-impl RunOptions {
-    /// The defaults: priority 0, default class and partition, idempotent.
-    pub fn new() -> Self {
-        Self::default()
+pin_project! {
+    /// The future of [`Pool::run`](super::Pool::run) and its variants: resolves to
+    /// the first successful attempt's value or a [`PoolError`] saying why there is
+    /// none. Nothing happens until it is first polled (then the op is submitted);
+    /// dropping it cancels the op.
+    #[must_use = "an op is only submitted when its future is polled"]
+    pub struct Run<T, E, C, F, Fut> {
+        shared: OpRef,
+        classifier: C,
+        make: F,
+        value: Option<T>,
+        last_err: Option<(E, ErrorClass)>,
+        rare: Option<Box<Rare<Fut>>>,
+        #[pin]
+        state: State<Fut>,
     }
-    /// With this priority (higher runs first).
-    pub fn priority(mut self, p: i32) -> Self {
-        self.op.priority = p;
-        self
-    }
-    /// With this class.
-    pub fn class(mut self, c: OpClass) -> Self {
-        self.op.class = c;
-        self
-    }
-    /// In the partition with this key.
-    pub fn partition(mut self, key: impl Into<Arc<str>>) -> Self {
-        self.partition_key = Some(key.into());
-        self
-    }
-    /// Declaring this many bytes (bytes-in-flight budget).
-    pub fn expected_bytes(mut self, b: u64) -> Self {
-        self.op.expected_bytes = b;
-        self
-    }
-    /// With this per-attempt timeout (the attempt's future is dropped when it fires).
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.op.timeout = Some(d);
-        self
-    }
-    /// With this whole-op deadline, counted from submission.
-    pub fn deadline(mut self, d: Duration) -> Self {
-        self.op.deadline = Some(d);
-        self
-    }
-    /// With at most this many attempts (>= 1).
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.op.max_attempts = Some(n);
-        self
-    }
-    /// Not idempotent: retried only when an error proves the request was not sent.
-    pub fn not_idempotent(mut self) -> Self {
-        self.op.idempotent = false;
-        self
+
+    impl<T, E, C, F, Fut> PinnedDrop for Run<T, E, C, F, Fut> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let StateProj::Live { id, op_box, .. } = this.state.as_mut().project() else {
+                return;
+            };
+            let (id, op_box) = (*id, *op_box);
+            // Drop the attempts before cancelling, so the slot is freed only once
+            // they are really gone (flaw F24).
+            this.state.set(State::Done);
+            *this.rare = None;
+            cancel(this.shared.get(), id, op_box);
+        }
     }
 }
 
-/// Submits under the lock, interning the partition key first so it is live.
-fn submit(shared: &Shared, opts: RunOptions) -> Result<OpId, SubmitError> {
-    let mut g = shared.lock();
+impl<T, E, C, F, Fut> fmt::Debug for Run<T, E, C, F, Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Init { .. } => "not submitted",
+            State::Live { .. } => "submitted",
+            State::Done => "done",
+        };
+        f.debug_struct("Run")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, E, C, F, Fut> Run<T, E, C, F, Fut> {
+    pub(crate) fn new(shared: OpRef, opts: RunOptions, classifier: C, make: F) -> Self {
+        Run {
+            shared,
+            classifier,
+            make,
+            value: None,
+            last_err: None,
+            rare: None,
+            state: State::Init { opts },
+        }
+    }
+}
+
+impl<T, E, C, F, Fut> Future for Run<T, E, C, F, Fut>
+where
+    C: Classifier<E>,
+    F: MakeAttempt<Fut>,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, PoolError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let shared: &Shared = this.shared.get();
+        let mut mail = match this.state.as_mut().project() {
+            StateProj::Live {
+                id, op_box, waker, ..
+            } => {
+                // Without the lock when the mail word holds nothing or a plain
+                // start, and this task's waker is the one registered.
+                match (*waker == WakerKey::of(cx.waker()), peek(&shared.words, *op_box)) {
+                    (true, Peek::Empty) => Mail::default(),
+                    (true, Peek::Start(a)) => Mail::start(a),
+                    _ => take_mail(&mut shared.lock(), *id, *op_box, cx.waker(), waker),
+                }
+            }
+            StateProj::Init { opts } => {
+                let opts = std::mem::take(opts);
+                let mut waker = WakerKey::default();
+                match submit(shared, opts, cx.waker(), &mut waker) {
+                    Ok((id, op_box, mail)) => {
+                        let n = 0;
+                        this.state.set(State::Live {
+                            id,
+                            op_box,
+                            waker,
+                            n,
+                            fut: None,
+                        });
+                        mail
+                    }
+                    Err(e) => {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(e.into()));
+                    }
+                }
+            }
+            StateProj::Done => panic!("`Run` polled after it completed"),
+        };
+        loop {
+            let StateProj::Live {
+                id,
+                op_box,
+                waker,
+                n,
+                mut fut,
+            } = this.state.as_mut().project()
+            else {
+                // Only a resolution (which returns) leaves the live state.
+                return Poll::Pending;
+            };
+            let (id, op_box) = (*id, *op_box);
+            let mut again = mail.more;
+            if !mail.is_empty() {
+                // Drop cancelled attempts before starting anything (no overlap, F24).
+                for c in mail.cancels() {
+                    if *n == c {
+                        fut.set(None);
+                        *n = 0;
+                    }
+                    if let Some(r) = this.rare.as_mut() {
+                        r.others.retain(|(m, _)| *m != c);
+                    }
+                }
+                if let Some(r) = mail.resolution {
+                    this.state.set(State::Done);
+                    let panicked = this.rare.take().and_then(|r| r.panicked);
+                    return Poll::Ready(output(r, this.value.take(), this.last_err.take(), panicked));
+                }
+                for (a, hedge) in mail.starts() {
+                    let ctx = AttemptCtx {
+                        shared: this.shared.clone(),
+                        op: id,
+                        op_box,
+                        attempt: a,
+                        hedge,
+                    };
+                    match catch_unwind(AssertUnwindSafe(|| this.make.make(ctx))) {
+                        Ok(f) if *n == 0 => {
+                            fut.set(Some(f));
+                            *n = a;
+                        }
+                        Ok(f) => rare(this.rare).others.push((a, Box::pin(f))),
+                        Err(p) => {
+                            rare(this.rare).panicked = Some(panic_message(&*p));
+                            report(shared, id, a, AttemptOutcome::Failed(permanent()), None);
+                            again = true;
+                        }
+                    }
+                }
+            }
+            // Poll the running attempts; report the first that ends and loop.
+            let mut ended = None;
+            if let Some(f) = fut.as_mut().as_pin_mut() {
+                if let Some(r) = poll_attempt(f, cx) {
+                    fut.set(None);
+                    ended = Some((std::mem::take(n), r));
+                }
+            }
+            if let (None, Some(rare)) = (&ended, this.rare.as_mut()) {
+                for i in 0..rare.others.len() {
+                    if let Some(r) = poll_attempt(rare.others[i].1.as_mut(), cx) {
+                        ended = Some((rare.others.swap_remove(i).0, r));
+                        break;
+                    }
+                }
+            }
+            mail = match ended {
+                Some((a, Ok(r))) => {
+                    let outcome = match r {
+                        Ok(v) => {
+                            *this.value = Some(v);
+                            AttemptOutcome::Success
+                        }
+                        Err(e) => {
+                            let c = this.classifier.classify(&e);
+                            *this.last_err = Some((e, c.class));
+                            AttemptOutcome::Failed(c)
+                        }
+                    };
+                    report(shared, id, a, outcome, Some((op_box, cx.waker(), waker)))
+                        .unwrap_or_default()
+                }
+                Some((a, Err(p))) => {
+                    // A panic is the op's error: drop every attempt and fail them
+                    // permanently so the engine frees the slot and never retries.
+                    let r = rare(this.rare);
+                    r.panicked = Some(panic_message(&*p));
+                    let fail = || AttemptOutcome::Failed(permanent());
+                    report(shared, id, a, fail(), None);
+                    fut.set(None);
+                    if *n != 0 {
+                        report(shared, id, std::mem::take(n), fail(), None);
+                    }
+                    for (m, _) in r.others.drain(..) {
+                        report(shared, id, m, fail(), None);
+                    }
+                    take_mail(&mut shared.lock(), id, op_box, cx.waker(), waker)
+                }
+                None if !again => return Poll::Pending,
+                None => take_mail(&mut shared.lock(), id, op_box, cx.waker(), waker),
+            };
+        }
+    }
+}
+
+fn rare<Fut>(r: &mut Option<Box<Rare<Fut>>>) -> &mut Rare<Fut> {
+    r.get_or_insert_with(Box::default)
+}
+
+fn permanent() -> AttemptError {
+    AttemptError::permanent()
+}
+
+/// Submits, and reads the op's first mail (it may start at once) under the same
+/// lock, registering the waker (its key goes to `key`). The clock is read before
+/// locking: the engine never goes back in time.
+fn submit(
+    shared: &Shared,
+    opts: RunOptions,
+    waker: &Waker,
+    key: &mut WakerKey,
+) -> Result<(OpId, u32, Mail), SubmitError> {
     let now = shared.rt.now();
+    let mut g = shared.lock();
     let mut op = opts.op;
-    if let Some(key) = &opts.partition_key {
-        op.partition = g.engine.partition(key);
+    if let Some(k) = &opts.partition_key {
+        // Interned under the lock, so the partition is live when submitted.
+        op.partition = g.engine.partition(k);
     }
-    let r = g.engine.submit(now, op);
-    if let Ok(id) = r {
-        g.ops.insert(id, OpEntry::default());
+    match g.engine.submit(now, op) {
+        Ok(id) => {
+            let op_box = g.ops.insert(id);
+            g.route(Some(id));
+            let mail = take_mail(&mut g, id, op_box, waker, key);
+            Ok((id, op_box, mail))
+        }
+        Err(e) => {
+            // Even a refused submit can resolve another op (a lower priority
+            // evicted).
+            g.route(None);
+            Err(e)
+        }
     }
-    // Even a refused submit can resolve another op (a lower priority evicted).
-    g.route(r.as_ref().ok().copied());
-    r
 }
 
-/// What the engine decided for an op since its future last looked.
-struct Mail {
-    starts: Few<(u32, bool)>,
-    cancels: Few<(u32, CancelReason)>,
-    resolution: Option<Resolution>,
-}
-
-/// Empties the op's mailbox and (unless it resolved) registers the waker.
-fn take_mail(g: &mut Inner, id: OpId, waker: &Waker) -> Mail {
-    let Some(e) = g.ops.get_mut(&id) else {
-        // Unreachable: only this op's future removes its entry.
-        return Mail {
-            starts: Few::default(),
-            cancels: Few::default(),
-            resolution: Some(Resolution::Cancelled {
+/// Empties the op's mailbox under the lock and (unless it resolved) registers
+/// the waker, noting its key.
+fn take_mail(g: &mut Inner, id: OpId, op_box: u32, waker: &Waker, key: &mut WakerKey) -> Mail {
+    let mut mail = Mail::default();
+    match g.ops.take(op_box, id, waker, &mut mail) {
+        Some(k) => *key = k,
+        // Unreachable: only this op's future frees its mailbox.
+        None => {
+            mail.resolution = Some(Resolution::Cancelled {
                 attempts: 0,
                 cause: CancelCause::Caller,
-            }),
-        };
-    };
-    let mail = Mail {
-        starts: std::mem::take(&mut e.starts),
-        cancels: std::mem::take(&mut e.cancels),
-        resolution: e.resolution.take(),
-    };
-    if mail.resolution.is_some() {
-        g.ops.remove(&id);
-    } else if !e.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
-        e.waker = Some(waker.clone());
+            })
+        }
     }
     mail
 }
 
-/// Reports an attempt's end and routes what the engine decides next; with a
-/// waker, also reads the op's mailbox under the same lock.
+/// Reports an attempt's end and routes what the engine decides next; with the
+/// op's mailbox and waker, also reads the mail under the same lock.
 fn report(
     shared: &Shared,
     op: OpId,
     number: u32,
     outcome: AttemptOutcome,
-    waker: Option<&Waker>,
+    take: Option<(u32, &Waker, &mut WakerKey)>,
 ) -> Option<Mail> {
-    let mut g = shared.lock();
     let now = shared.rt.now();
+    let mut g = shared.lock();
     // `false` means the engine already cancelled it: the report is ignored.
     let _ = g
         .engine
         .attempt_finished(now, AttemptId { op, number }, outcome, 0);
-    g.route(Some(op));
-    waker.map(|w| take_mail(&mut g, op, w))
+    // Our own decisions go straight to our box only if we read it below.
+    g.route(take.as_ref().map(|_| op));
+    take.map(|(op_box, w, key)| take_mail(&mut g, op, op_box, w, key))
 }
 
-/// Cancels the op in the engine when its future is dropped before it resolved.
-/// Declared before the attempt slots, so the attempts' futures are dropped first
-/// and the slot is freed only once the attempt is really gone (flaw F24).
-struct OpGuard<'a> {
-    shared: &'a Shared,
-    id: OpId,
-    done: bool,
+/// Cancels an op whose future was dropped before it resolved.
+fn cancel(shared: &Shared, id: OpId, op_box: u32) {
+    let now = shared.rt.now();
+    let mut g = shared.lock();
+    g.ops.free(op_box, id, true);
+    g.engine.cancel(now, id);
+    g.route(None);
 }
 
-impl Drop for OpGuard<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let mut g = self.shared.lock();
-        if let Some(mut e) = g.ops.remove(&self.id) {
-            e.fire_signals(None);
-        }
-        let now = self.shared.rt.now();
-        g.engine.cancel(now, self.id);
-        g.route(None);
-    }
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(p: &(dyn Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -189,133 +376,25 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs one op to its resolution. See [`super::Pool::run`].
-pub(crate) async fn run_op<T, E, C, F, Fut>(
-    opref: OpRef,
-    opts: RunOptions,
-    classifier: C,
-    mut make: F,
-) -> Result<T, PoolError<E>>
-where
-    C: Classifier<E>,
-    F: FnMut(AttemptCtx) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let shared: &Arc<Shared> = opref.get();
-    let id = submit(shared, opts)?;
-    let mut guard = OpGuard {
-        shared,
-        id,
-        done: false,
-    };
-    // At most an attempt and its hedge run at once: two slots, pinned in place
-    // (no allocation per attempt). `numbers[i]` is slot i's attempt (0: empty).
-    let s0 = pin!(None::<Fut>);
-    let s1 = pin!(None::<Fut>);
-    let mut slots: [Pin<&mut Option<Fut>>; 2] = [s0, s1];
-    let mut numbers = [0u32; 2];
-    let mut value: Option<T> = None;
-    let mut last_err: Option<(E, ErrorClass)> = None;
-    let mut panicked: Option<String> = None;
+/// Polls an attempt's future, catching a panic: `None` while it is pending.
+fn poll_attempt<Fut: Future>(
+    fut: Pin<&mut Fut>,
+    cx: &mut Context<'_>,
+) -> Option<Result<Fut::Output, Box<dyn Any + Send>>> {
+    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(Poll::Pending) => None,
+        Ok(Poll::Ready(r)) => Some(Ok(r)),
+        Err(p) => Some(Err(p)),
+    }
+}
 
-    let mut pending_mail: Option<Mail> = None;
-    let resolution = poll_fn(|cx| loop {
-        // 1. Read the mailbox (already read if we just reported).
-        let Mail {
-            mut starts,
-            mut cancels,
-            resolution,
-        } = match pending_mail.take() {
-            Some(m) => m,
-            None => take_mail(&mut shared.lock(), id, cx.waker()),
-        };
-        // 2. Drop cancelled attempts before starting anything (no overlap, F24).
-        while let Some((n, _reason)) = cancels.pop() {
-            for (slot, num) in slots.iter_mut().zip(numbers.iter_mut()) {
-                if *num == n {
-                    slot.set(None);
-                    *num = 0;
-                }
-            }
-        }
-        if let Some(r) = resolution {
-            for slot in slots.iter_mut() {
-                slot.set(None);
-            }
-            return Poll::Ready(r);
-        }
-        let mut progressed = false;
-        while let Some((n, hedge)) = starts.pop() {
-            let ctx = AttemptCtx {
-                shared: opref.clone(),
-                op: id,
-                attempt: n,
-                hedge,
-            };
-            match catch_unwind(AssertUnwindSafe(|| make(ctx))) {
-                Ok(fut) => {
-                    if let Some(i) = numbers.iter().position(|&x| x == 0) {
-                        slots[i].set(Some(fut));
-                        numbers[i] = n;
-                    }
-                }
-                Err(p) => {
-                    panicked = Some(panic_message(&*p));
-                    let fail = AttemptOutcome::Failed(AttemptError::permanent());
-                    report(shared, id, n, fail, None);
-                    progressed = true;
-                }
-            }
-        }
-        // 3. Poll the running attempts; report the first that ends, then re-read.
-        for i in 0..2 {
-            let Some(fut) = slots[i].as_mut().as_pin_mut() else {
-                continue;
-            };
-            let n = numbers[i];
-            match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-                Ok(Poll::Pending) => continue,
-                Ok(Poll::Ready(r)) => {
-                    slots[i].set(None);
-                    numbers[i] = 0;
-                    let outcome = match r {
-                        Ok(v) => {
-                            value = Some(v);
-                            AttemptOutcome::Success
-                        }
-                        Err(e) => {
-                            let c = classifier.classify(&e);
-                            last_err = Some((e, c.class));
-                            AttemptOutcome::Failed(c)
-                        }
-                    };
-                    pending_mail = report(shared, id, n, outcome, Some(cx.waker()));
-                }
-                Err(p) => {
-                    // A panic is the op's error: drop every attempt and fail them
-                    // permanently so the engine frees the slot and never retries.
-                    panicked = Some(panic_message(&*p));
-                    for j in 0..2 {
-                        if numbers[j] != 0 {
-                            slots[j].set(None);
-                            let m = std::mem::take(&mut numbers[j]);
-                            let fail = AttemptOutcome::Failed(AttemptError::permanent());
-                            report(shared, id, m, fail, None);
-                        }
-                    }
-                }
-            }
-            progressed = true;
-            break;
-        }
-        if !progressed {
-            return Poll::Pending;
-        }
-    })
-    .await;
-    guard.done = true;
-    drop(guard);
-
+/// The op's result from its resolution and what its attempts produced.
+fn output<T, E>(
+    resolution: Resolution,
+    value: Option<T>,
+    last_err: Option<(E, ErrorClass)>,
+    panicked: Option<String>,
+) -> Result<T, PoolError<E>> {
     if let Some(message) = panicked {
         if !resolution.is_success() {
             return Err(PoolError::Panicked { message });

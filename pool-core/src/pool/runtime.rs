@@ -28,7 +28,7 @@ pub use self::tokio_rt::TokioRuntime;
 #[cfg(feature = "tokio")]
 mod tokio_rt {
     use super::{BoxFuture, Runtime};
-    use crate::time::{duration_nanos, Instant};
+    use crate::time::Instant;
     use core::fmt;
     use core::time::Duration;
 
@@ -68,9 +68,14 @@ mod tokio_rt {
 
     impl Runtime for TokioRuntime {
         fn now(&self) -> Instant {
-            Instant::from_nanos(duration_nanos(
-                tokio::time::Instant::now().saturating_duration_since(self.base),
-            ))
+            // Called twice per op: plain `u64` arithmetic, not `as_nanos`'s `u128`
+            // (saturating after 584 years).
+            let d = tokio::time::Instant::now().saturating_duration_since(self.base);
+            let nanos = d
+                .as_secs()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(d.subsec_nanos()));
+            Instant::from_nanos(nanos)
         }
 
         fn sleep_until(&self, at: Instant) -> BoxFuture {

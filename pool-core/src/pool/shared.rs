@@ -4,164 +4,22 @@
 //! Every engine call goes through [`Inner::route`] afterwards, so a decision never
 //! waits in the engine: it lands in its op's mailbox and wakes that op's task.
 
-use super::ctx::SignalInner;
 use super::events::Hub;
+use super::mailbox::{Boxes, Words};
 use super::runtime::{BoxFuture, Runtime};
 use crate::engine::{DrainStatus, Engine, Lifecycle};
-use crate::outcome::{CancelReason, Decision, OpId, Resolution};
+use crate::outcome::{Decision, OpId};
 use crate::time::Instant;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-
-/// A list that holds two items without allocating (an op rarely has more than
-/// two attempt commands pending: the engine runs at most an attempt and its hedge).
-#[derive(Debug)]
-pub(crate) struct Few<T: Copy> {
-    inline: [Option<T>; 2],
-    more: Vec<T>,
-}
-
-impl<T: Copy> Default for Few<T> {
-    fn default() -> Self {
-        Few {
-            inline: [None, None],
-            more: Vec::new(),
-        }
-    }
-}
-
-impl<T: Copy> Few<T> {
-    pub(crate) fn push(&mut self, v: T) {
-        if let Some(s) = self.inline.iter_mut().find(|s| s.is_none()) {
-            *s = Some(v);
-        } else {
-            self.more.push(v);
-        }
-    }
-    pub(crate) fn pop(&mut self) -> Option<T> {
-        if let Some(v) = self.more.pop() {
-            return Some(v);
-        }
-        self.inline.iter_mut().rev().find_map(Option::take)
-    }
-    /// Removes the first item matching `f`; says whether there was one.
-    pub(crate) fn remove_if(&mut self, f: impl Fn(&T) -> bool) -> bool {
-        for s in &mut self.inline {
-            if s.as_ref().is_some_and(&f) {
-                *s = None;
-                return true;
-            }
-        }
-        if let Some(i) = self.more.iter().position(f) {
-            self.more.swap_remove(i);
-            return true;
-        }
-        false
-    }
-    pub(crate) fn any(&self, f: impl Fn(&T) -> bool) -> bool {
-        self.inline.iter().flatten().any(&f) || self.more.iter().any(f)
-    }
-}
-
-/// One op's mailbox: what the engine decided for it since its future last looked.
-#[derive(Default)]
-pub(crate) struct OpEntry {
-    pub(crate) waker: Option<Waker>,
-    /// Attempts to start: (number, hedge).
-    pub(crate) starts: Few<(u32, bool)>,
-    /// Started attempts to drop: (number, why).
-    pub(crate) cancels: Few<(u32, CancelReason)>,
-    pub(crate) resolution: Option<Resolution>,
-    /// Cancellation signals handed out by attempt contexts: (attempt, signal).
-    pub(crate) signals: Vec<(u32, Arc<SignalInner>)>,
-}
-
-impl OpEntry {
-    /// Fires (and forgets) the signals of `attempt`, or of every attempt.
-    pub(crate) fn fire_signals(&mut self, attempt: Option<u32>) {
-        self.signals.retain(|(n, s)| {
-            if attempt.is_none_or(|a| a == *n) {
-                s.fire();
-                false
-            } else {
-                true
-            }
-        });
-    }
-}
-
-/// Mailboxes by op id. The engine packs its dense slab index into an id's low
-/// 32 bits, so a `Vec` indexed by it (with the full id checked) is much faster
-/// than a hash map when 100k ops are queued; an id that does not look dense
-/// (a future engine could change the packing) goes to a map instead.
-#[derive(Default)]
-pub(crate) struct OpMap {
-    dense: Vec<Option<(OpId, OpEntry)>>,
-    sparse: HashMap<OpId, OpEntry>,
-}
-
-/// Indices above this go to the map (bounds the `Vec` whatever the id packing).
-const DENSE_MAX: usize = 1 << 22;
-
-fn dense_index(id: OpId) -> Option<usize> {
-    let i = (id.get() & 0xFFFF_FFFF) as usize;
-    (i < DENSE_MAX).then_some(i)
-}
-
-impl OpMap {
-    pub(crate) fn insert(&mut self, id: OpId, e: OpEntry) {
-        match dense_index(id) {
-            Some(i) => {
-                if i >= self.dense.len() {
-                    self.dense.resize_with(i + 1, || None);
-                }
-                // An entry still at this index belongs to an op the engine has
-                // already forgotten (ids are never live twice); keep it findable.
-                if let Some((old, oe)) = self.dense[i].replace((id, e)) {
-                    self.sparse.insert(old, oe);
-                }
-            }
-            None => {
-                self.sparse.insert(id, e);
-            }
-        }
-    }
-    pub(crate) fn get_mut(&mut self, id: &OpId) -> Option<&mut OpEntry> {
-        if let Some(i) = dense_index(*id) {
-            if let Some(Some((k, e))) = self.dense.get_mut(i) {
-                if k == id {
-                    return Some(e);
-                }
-            }
-        }
-        if self.sparse.is_empty() {
-            return None;
-        }
-        self.sparse.get_mut(id)
-    }
-    pub(crate) fn remove(&mut self, id: &OpId) -> Option<OpEntry> {
-        if let Some(i) = dense_index(*id) {
-            if let Some(slot) = self.dense.get_mut(i) {
-                if slot.as_ref().is_some_and(|(k, _)| k == id) {
-                    return slot.take().map(|(_, e)| e);
-                }
-            }
-        }
-        if self.sparse.is_empty() {
-            return None;
-        }
-        self.sparse.remove(id)
-    }
-}
 
 /// Everything behind the pool's lock.
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
-    pub(crate) ops: OpMap,
+    pub(crate) ops: Boxes,
     driver_waker: Option<Waker>,
     /// The instant the driver sleeps until (`None`: no timer, it waits for a wake).
     driver_target: Option<Instant>,
@@ -172,10 +30,10 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    pub(crate) fn new(engine: Engine) -> Inner {
+    pub(crate) fn new(engine: Engine, words: Arc<Words>) -> Inner {
         Inner {
             engine,
-            ops: OpMap::default(),
+            ops: Boxes::new(words),
             driver_waker: None,
             driver_target: None,
             idle_waiters: Vec::new(),
@@ -189,31 +47,13 @@ impl Inner {
         while let Some(d) = self.engine.poll_decision() {
             let op = match d {
                 Decision::Start { attempt, .. } | Decision::Cancel { attempt, .. } => attempt.op,
+                Decision::Resolved { op, .. } => op,
                 // Nothing for the op future to do until the retry starts.
                 Decision::RetryScheduled { .. } => continue,
-                Decision::Resolved { op, .. } => op,
             };
-            // An op whose future was dropped has no mailbox: it was cancelled.
-            let Some(e) = self.ops.get_mut(&op) else {
-                continue;
-            };
-            match d {
-                Decision::Start { attempt, hedge } => e.starts.push((attempt.number, hedge)),
-                Decision::Cancel { attempt, reason } => {
-                    let n = attempt.number;
-                    // Cancelled before its future was even made: never start it.
-                    if !e.starts.remove_if(|s| s.0 == n) {
-                        e.cancels.push((n, reason));
-                    }
-                    e.fire_signals(Some(n));
-                }
-                Decision::Resolved { resolution, .. } => e.resolution = Some(resolution),
-                Decision::RetryScheduled { .. } => {}
-            }
-            if Some(op) != me {
-                if let Some(w) = &e.waker {
-                    w.wake_by_ref();
-                }
+            // An op whose future was dropped has no box: it was cancelled.
+            if let Some(w) = self.ops.deliver(op, &d, Some(op) == me) {
+                w.wake_by_ref();
             }
         }
         self.after_change();
@@ -247,6 +87,8 @@ impl Inner {
 /// The state every handle, op future and the driver share.
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
+    /// The ops' mail words, read without the lock (see [`super::mailbox`]).
+    pub(crate) words: Arc<Words>,
     pub(crate) rt: Arc<dyn Runtime>,
     /// The event fan-out, installed in the engine on first subscription.
     pub(crate) hub: OnceLock<Arc<Hub>>,
@@ -256,8 +98,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(engine: Engine, rt: Arc<dyn Runtime>) -> Arc<Shared> {
+        let words = Arc::new(Words::default());
         Arc::new(Shared {
-            inner: Mutex::new(Inner::new(engine)),
+            inner: Mutex::new(Inner::new(engine, Arc::clone(&words))),
+            words,
             rt,
             hub: OnceLock::new(),
             handles_gone: AtomicBool::new(false),

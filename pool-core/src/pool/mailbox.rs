@@ -1,0 +1,474 @@
+//! Per-op mailboxes: what the engine decided for an op since its future last
+//! looked.
+//!
+//! Each live op future owns a place in a table (its *box*), normally the one at
+//! the op's dense engine slot index ([`OpId::index`]). Nothing on this path
+//! hashes or allocates per op.
+//!
+//! Every box also has a lock-free *mail word* ([`Words`]) so a future can see
+//! without the pool's lock whether anything arrived: `0` — nothing; a number —
+//! start that attempt (the common case, so an op starts without locking); or
+//! [`LOCKED`] — look in the box under the lock. Only the routing code (under the
+//! lock) puts mail in a word, and only the box's own future takes it out.
+
+use super::ctx::SignalInner;
+use crate::outcome::{Decision, OpId, Resolution};
+use core::task::{RawWakerVTable, Waker};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// A word value: the box holds mail; take it under the lock.
+const LOCKED: u32 = 1 << 31;
+
+/// Decisions for one op, small enough to copy out under the lock. Two starts and
+/// two cancels fit inline: the engine runs at most an attempt and its hedge, and
+/// a cancel is only kept for an attempt the future already holds (at most two).
+/// Anything beyond waits in [`Extra`] and is moved in by [`Boxes::take`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Mail {
+    /// Attempts to start; 0 is an empty place.
+    starts: [u32; 2],
+    /// Bit `i`: `starts[i]` is a hedge.
+    hedges: u8,
+    /// More decisions are waiting: take the mail again before sleeping.
+    pub(crate) more: bool,
+    /// Attempts to drop; 0 is an empty place.
+    cancels: [u32; 2],
+    pub(crate) resolution: Option<Resolution>,
+}
+
+impl Mail {
+    /// Mail holding one plain start (what a mail word carries).
+    pub(crate) fn start(n: u32) -> Mail {
+        Mail {
+            starts: [n, 0],
+            ..Mail::default()
+        }
+    }
+    /// Nothing to do (`more` aside).
+    pub(crate) fn is_empty(&self) -> bool {
+        (self.starts[0] | self.starts[1] | self.cancels[0] | self.cancels[1]) == 0
+            && self.resolution.is_none()
+    }
+    /// The attempts to start, with whether each is a hedge.
+    pub(crate) fn starts(&self) -> impl Iterator<Item = (u32, bool)> + '_ {
+        (0..2)
+            .filter(|&i| self.starts[i] != 0)
+            .map(|i| (self.starts[i], self.hedges & (1 << i) != 0))
+    }
+    /// The attempts to drop.
+    pub(crate) fn cancels(&self) -> impl Iterator<Item = u32> + '_ {
+        self.cancels.iter().copied().filter(|&c| c != 0)
+    }
+    fn push_start(&mut self, n: u32, hedge: bool) -> bool {
+        let Some(i) = self.starts.iter().position(|&s| s == 0) else {
+            return false;
+        };
+        self.starts[i] = n;
+        self.hedges = (self.hedges & !(1 << i)) | (u8::from(hedge) << i);
+        true
+    }
+    fn push_cancel(&mut self, n: u32) -> bool {
+        let Some(c) = self.cancels.iter_mut().find(|c| **c == 0) else {
+            return false;
+        };
+        *c = n;
+        true
+    }
+}
+
+/// What rarely happens, kept out of line so a box stays small.
+#[derive(Default)]
+struct Extra {
+    starts: Vec<(u32, bool)>,
+    cancels: Vec<u32>,
+    /// Cancellation signals handed out by attempt contexts: (attempt, signal).
+    signals: Vec<(u32, Arc<SignalInner>)>,
+}
+
+/// One op's mailbox and the waker of the task polling its future.
+#[derive(Default)]
+struct OpBox {
+    /// The op's id (`get()`), 0 when the box is free (no engine id is 0).
+    id: u64,
+    waker: Option<Waker>,
+    mail: Mail,
+    extra: Option<Box<Extra>>,
+}
+
+impl OpBox {
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+    fn start(&mut self, n: u32, hedge: bool) {
+        if !self.mail.push_start(n, hedge) {
+            self.extra().starts.push((n, hedge));
+        }
+    }
+    fn cancel(&mut self, n: u32) {
+        if let Some(s) = self.mail.starts.iter_mut().find(|s| **s == n) {
+            // Not taken yet: it never starts.
+            *s = 0;
+        } else if let Some(i) = self
+            .extra
+            .as_ref()
+            .and_then(|x| x.starts.iter().position(|s| s.0 == n))
+        {
+            self.extra().starts.swap_remove(i);
+        } else if !self.mail.push_cancel(n) {
+            self.extra().cancels.push(n);
+        }
+        self.fire_signals(Some(n));
+    }
+    fn apply(&mut self, d: &Decision) {
+        match *d {
+            Decision::Start { attempt, hedge } => self.start(attempt.number, hedge),
+            Decision::Cancel { attempt, .. } => self.cancel(attempt.number),
+            Decision::Resolved { resolution, .. } => self.mail.resolution = Some(resolution),
+            Decision::RetryScheduled { .. } => {}
+        }
+    }
+    fn fire_signals(&mut self, attempt: Option<u32>) {
+        let Some(x) = &mut self.extra else {
+            return;
+        };
+        x.signals.retain(|(n, s)| {
+            if attempt.is_none_or(|a| a == *n) {
+                s.fire();
+                false
+            } else {
+                true
+            }
+        });
+    }
+    /// Moves overflow into the (just emptied) inline mail; says if there was any.
+    fn refill(&mut self) -> bool {
+        let Some(x) = &mut self.extra else {
+            return false;
+        };
+        while let Some((n, h)) = x.starts.pop() {
+            if !self.mail.push_start(n, h) {
+                x.starts.push((n, h));
+                break;
+            }
+        }
+        while let Some(n) = x.cancels.pop() {
+            if !self.mail.push_cancel(n) {
+                x.cancels.push(n);
+                break;
+            }
+        }
+        !self.mail.is_empty()
+    }
+}
+
+/// Identifies the waker registered in an op's box (its data and vtable pointers,
+/// as `Waker::will_wake` compares them). The box keeps that waker alive, so an
+/// equal key means the same waker, never a reused address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WakerKey(usize, usize);
+
+impl WakerKey {
+    pub(crate) fn of(w: &Waker) -> WakerKey {
+        WakerKey(
+            w.data() as usize,
+            w.vtable() as *const RawWakerVTable as usize,
+        )
+    }
+}
+
+/// Mail words, one per box, readable without the pool's lock. Stored in chunks
+/// that never move (chunk `k` holds `BASE << k` words), so the table grows
+/// without invalidating a concurrent reader.
+pub(crate) struct Words {
+    chunks: [OnceLock<Box<[AtomicU32]>>; CHUNKS],
+}
+
+const BASE_SHIFT: u32 = 10;
+/// Enough chunks for every `u32` box index.
+const CHUNKS: usize = 23;
+
+fn locate(i: u32) -> (usize, usize) {
+    let block = (u64::from(i) >> BASE_SHIFT) + 1;
+    let k = 63 - block.leading_zeros();
+    let start = ((1u64 << k) - 1) << BASE_SHIFT;
+    (k as usize, (u64::from(i) - start) as usize)
+}
+
+impl Default for Words {
+    fn default() -> Self {
+        Words {
+            chunks: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+}
+
+impl Words {
+    /// The word of box `i`: `None` only for an index no box has had.
+    fn get(&self, i: u32) -> Option<&AtomicU32> {
+        let (k, off) = locate(i);
+        self.chunks[k].get().map(|c| &c[off])
+    }
+    /// Makes sure box `i` has a word.
+    fn ensure(&self, i: u32) {
+        let (k, _) = locate(i);
+        self.chunks[k].get_or_init(|| (0..1usize << (k as u32 + BASE_SHIFT)).map(|_| AtomicU32::new(0)).collect());
+    }
+}
+
+/// What a future finds in its mail word without taking the lock.
+pub(crate) enum Peek {
+    /// Nothing new.
+    Empty,
+    /// Start this (non-hedge) attempt.
+    Start(u32),
+    /// Something is in the box: take the lock.
+    Locked,
+}
+
+/// Reads (and empties) box `b`'s mail word without the lock.
+pub(crate) fn peek(words: &Words, b: u32) -> Peek {
+    let Some(w) = words.get(b) else {
+        return Peek::Empty;
+    };
+    // A plain load first: most polls find nothing and need no atomic write.
+    if w.load(Ordering::Acquire) == 0 {
+        return Peek::Empty;
+    }
+    match w.swap(0, Ordering::Acquire) {
+        0 => Peek::Empty,
+        LOCKED => Peek::Locked,
+        n => Peek::Start(n),
+    }
+}
+
+/// Every live op future's box. An op's box is normally the one at its engine
+/// slot index ([`OpId::index`]), so finding it is one array access. When that box
+/// is still held by an earlier op (the engine reused the slot before that op's
+/// future read its resolution), the new op gets a spare box and a map entry.
+pub(crate) struct Boxes {
+    words: Arc<Words>,
+    boxes: Vec<OpBox>,
+    /// Boxes freed by ops that were not in their slot's box: reused for the next
+    /// such op (a spare may have been taken by its slot's op since: checked).
+    spare: Vec<u32>,
+    /// Op id → box, for ops not in their slot's box. Rare.
+    by_id: HashMap<u64, u32>,
+}
+
+/// Slot indices at or above this always get a spare box (bounds the table
+/// whatever the engine's id packing).
+const DENSE_MAX: u32 = 1 << 24;
+
+impl Boxes {
+    pub(crate) fn new(words: Arc<Words>) -> Boxes {
+        Boxes {
+            words,
+            boxes: Vec::new(),
+            spare: Vec::new(),
+            by_id: HashMap::new(),
+        }
+    }
+
+    /// Adds boxes up to index `b`, with their mail words.
+    fn grow(&mut self, b: usize) {
+        let from = self.boxes.len();
+        self.boxes.resize_with(b + 1, OpBox::default);
+        let mut i = from;
+        while i <= b {
+            self.words.ensure(i as u32);
+            // The next chunk starts after this one.
+            let (k, off) = locate(i as u32);
+            i += (1usize << (k as u32 + BASE_SHIFT)) - off;
+        }
+    }
+
+    /// Gives a newly submitted op a box; returns its index.
+    pub(crate) fn insert(&mut self, id: OpId) -> u32 {
+        let slot = id.index();
+        if slot < DENSE_MAX {
+            let s = slot as usize;
+            if s >= self.boxes.len() {
+                self.grow(s);
+            }
+            if self.boxes[s].id == 0 {
+                self.boxes[s].id = id.get();
+                return slot;
+            }
+        }
+        let b = loop {
+            match self.spare.pop() {
+                Some(b) if self.boxes[b as usize].id == 0 => break b,
+                Some(_) => continue,
+                None => {
+                    let b = self.boxes.len();
+                    self.grow(b);
+                    break b as u32;
+                }
+            }
+        };
+        self.boxes[b as usize].id = id.get();
+        self.by_id.insert(id.get(), b);
+        b
+    }
+
+    /// The box of a live op, if its future still has one.
+    fn find(&self, id: OpId) -> Option<u32> {
+        let slot = id.index();
+        if self.boxes.get(slot as usize).is_some_and(|e| e.id == id.get()) {
+            return Some(slot);
+        }
+        if self.by_id.is_empty() {
+            return None;
+        }
+        self.by_id.get(&id.get()).copied()
+    }
+
+    fn word(&self, b: u32) -> Option<&AtomicU32> {
+        self.words.get(b)
+    }
+
+    /// Routes one decision for op `op` to its box. The op whose own task is
+    /// routing (`mine`) reads its box under this same lock, so its mail goes
+    /// straight into the box; any other op's plain start goes into its mail word
+    /// (so it starts without locking), everything else into the box with the word
+    /// set to [`LOCKED`]. Returns the waker to wake (`None` for `mine`, or when
+    /// the op's future is gone).
+    pub(crate) fn deliver(&mut self, op: OpId, d: &Decision, mine: bool) -> Option<&Waker> {
+        let b = self.find(op)?;
+        let word = self.words.get(b)?;
+        if mine {
+            let e = &mut self.boxes[b as usize];
+            // Keep decisions in order: a plain start still in the word is older.
+            if word.load(Ordering::Relaxed) != 0 {
+                let prev = word.swap(LOCKED, Ordering::AcqRel);
+                if prev != 0 && prev != LOCKED {
+                    e.start(prev, false);
+                }
+            }
+            e.apply(d);
+            return None;
+        }
+        if let Decision::Start {
+            attempt,
+            hedge: false,
+        } = d
+        {
+            let n = attempt.number;
+            if n < LOCKED
+                && word
+                    .compare_exchange(0, n, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return self.boxes[b as usize].waker.as_ref();
+            }
+        }
+        // Keep every decision in order: a plain start still in the word moves
+        // into the box first.
+        let prev = word.swap(LOCKED, Ordering::AcqRel);
+        let e = &mut self.boxes[b as usize];
+        if prev != 0 && prev != LOCKED {
+            e.start(prev, false);
+        }
+        e.apply(d);
+        e.waker.as_ref()
+    }
+
+    /// Empties box `b` into `mail` (under the lock) and remembers `waker` for the
+    /// next decision; returns the key of the waker now registered (the default
+    /// once resolved: a resolution frees the box). `None` if the box is not `id`'s.
+    pub(crate) fn take(&mut self, b: u32, id: OpId, waker: &Waker, mail: &mut Mail) -> Option<WakerKey> {
+        let e = self.boxes.get_mut(b as usize).filter(|e| e.id == id.get())?;
+        let word = self.words.get(b)?;
+        // A load first: an atomic write only when the word holds something.
+        if word.load(Ordering::Relaxed) != 0 {
+            let w = word.swap(0, Ordering::Acquire);
+            if w != 0 && w != LOCKED {
+                e.start(w, false);
+            }
+        }
+        *mail = std::mem::take(&mut e.mail);
+        if mail.resolution.is_some() {
+            self.free(b, id, false);
+            return Some(WakerKey::default());
+        }
+        mail.more = e.refill();
+        match &e.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => e.waker = Some(waker.clone()),
+        }
+        e.waker.as_ref().map(WakerKey::of)
+    }
+
+    /// Frees box `b` of op `id`; with `fire`, its cancellation signals fire
+    /// (the op's future is being dropped).
+    pub(crate) fn free(&mut self, b: u32, id: OpId, fire: bool) {
+        let Some(e) = self.boxes.get_mut(b as usize).filter(|e| e.id == id.get()) else {
+            return;
+        };
+        if fire {
+            e.fire_signals(None);
+        }
+        e.id = 0;
+        e.waker = None;
+        e.mail = Mail::default();
+        e.extra = None;
+        if let Some(w) = self.word(b) {
+            w.store(0, Ordering::Relaxed);
+        }
+        if !self.by_id.is_empty() && self.by_id.remove(&id.get()).is_some() {
+            self.spare.push(b);
+        }
+    }
+
+    /// Whether attempt `n` of `id` (in box `b`) still runs as far as its future
+    /// can tell; if so, `signal` fires when it is cancelled (or the op goes away).
+    pub(crate) fn add_signal(&mut self, b: u32, id: OpId, n: u32, signal: &Arc<SignalInner>) -> bool {
+        let Some(e) = self.boxes.get_mut(b as usize).filter(|e| e.id == id.get()) else {
+            return false;
+        };
+        let cancelled = e.mail.resolution.is_some()
+            || e.mail.cancels.contains(&n)
+            || e.extra.as_ref().is_some_and(|x| x.cancels.contains(&n));
+        if cancelled {
+            return false;
+        }
+        e.extra().signals.push((n, Arc::clone(signal)));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_chunks_cover_every_index_without_overlap() {
+        let base = 1usize << BASE_SHIFT;
+        let mut expect = (0usize, 0usize);
+        for i in 0..(base as u32 * 40) {
+            let (k, off) = locate(i);
+            assert_eq!((k, off), expect, "index {i}");
+            expect = if off + 1 == base << k {
+                (k + 1, 0)
+            } else {
+                (k, off + 1)
+            };
+        }
+        assert!(locate(u32::MAX).0 < CHUNKS);
+    }
+
+    #[test]
+    fn mail_keeps_starts_and_their_hedge_bits() {
+        let mut m = Mail::default();
+        assert!(m.is_empty());
+        assert!(m.push_start(3, true));
+        assert!(m.push_start(4, false));
+        assert!(!m.push_start(5, false));
+        assert_eq!(m.starts().collect::<Vec<_>>(), [(3, true), (4, false)]);
+        m.starts[0] = 0;
+        assert!(m.push_start(6, false));
+        assert_eq!(m.starts().collect::<Vec<_>>(), [(6, false), (4, false)]);
+    }
+}
