@@ -111,7 +111,8 @@ pub struct Counters {
 pub struct Gauges {
     /// Current concurrency limit.
     pub limit: u32,
-    /// Attempts in flight.
+    /// Concurrency slots taken (a child running on its parent's slot is not
+    /// counted again).
     pub in_flight: u32,
     /// Ops waiting in the queue.
     pub queued: u64,

@@ -96,6 +96,15 @@ impl Engine {
                 return Some(Block::Bytes);
             }
         }
+        self.take_rate_tokens(pidx, class)
+            .map(|t| Block::RateUntil(t.as_nanos().max(now.as_nanos() + 1)))
+    }
+
+    /// Checks the rate limits and rate gates of a partition and class; if every
+    /// one has a token, spends them and returns `None`, otherwise returns when
+    /// to try again (spending nothing).
+    fn take_rate_tokens(&mut self, pidx: usize, class: usize) -> Option<Instant> {
+        let now = self.now;
         let p = self.partitions[pidx].as_mut().expect("live partition");
         let c = &mut self.classes[class];
         let mut wait = None::<Instant>;
@@ -106,25 +115,24 @@ impl Engine {
             wait = wait.max(b.ready_at(now));
         }
         if let Some(t) = wait {
-            return Some(Block::RateUntil(t.as_nanos()));
+            return Some(t);
         }
         // Ask every gate first, spend afterwards: a token taken by one gate while
         // another refuses would be lost.
-        let not_before = |t: Instant| Block::RateUntil(t.as_nanos().max(now.as_nanos() + 1));
         if let Some(t) = p.gate.as_mut().and_then(|g| g.ready_at(now)) {
-            return Some(not_before(t));
+            return Some(t);
         }
         if let Some(t) = self.gate.as_mut().and_then(|g| g.ready_at(now)) {
-            return Some(not_before(t));
+            return Some(t);
         }
         if let Some(g) = p.gate.as_mut() {
             if let Err(t) = g.try_acquire(now) {
-                return Some(not_before(t));
+                return Some(t);
             }
         }
         if let Some(g) = self.gate.as_mut() {
             if let Err(t) = g.try_acquire(now) {
-                return Some(not_before(t));
+                return Some(t);
             }
         }
         if let Some(b) = p.rate.as_mut() {
@@ -287,16 +295,48 @@ impl Engine {
             if p.state != OpState::Running || p.has(flags::LENDING) {
                 continue;
             }
-            let best = self.children.get(&parent).and_then(|cs| {
-                cs.iter()
-                    .filter_map(|&c| {
-                        let o = self.ops.get(c)?;
-                        let key = super::queue_key(self.cfg.aging_ms, o.submitted_at, o.priority);
-                        (o.state == OpState::Queued).then_some((key, o.seq, c))
-                    })
-                    .min()
-            });
-            let Some((_, _, child)) = best else { continue };
+            let mut queued: Vec<(i64, u32, u32)> = self
+                .children
+                .get(&parent)
+                .map(|cs| {
+                    cs.iter()
+                        .filter_map(|&c| {
+                            let o = self.ops.get(c)?;
+                            let key =
+                                super::queue_key(self.cfg.aging_ms, o.submitted_at, o.priority);
+                            (o.state == OpState::Queued).then_some((key, o.seq, c))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            queued.sort_unstable();
+            // The best child whose request-rate limits have a token. A borrowed
+            // slot skips the concurrency limits and the bytes budget (the
+            // parent's slot and bytes already count, and waiting on either could
+            // deadlock a parent that awaits this child) but not the rate limits:
+            // the child is still one more request per second to S3.
+            let mut chosen = None;
+            let mut retry_at: Option<Instant> = None;
+            for &(_, _, c) in &queued {
+                let (cp, cc) = {
+                    let o = self.ops.get(c).expect("live child");
+                    (o.partition as usize, o.class as usize)
+                };
+                match self.take_rate_tokens(cp, cc) {
+                    None => {
+                        chosen = Some(c);
+                        break;
+                    }
+                    Some(t) => retry_at = Some(retry_at.map_or(t, |r| r.min(t))),
+                }
+            }
+            let Some(child) = chosen else {
+                if let Some(t) = retry_at {
+                    self.timers.schedule(t.max(self.now), TimerKind::Dispatch);
+                    self.lend_candidates.insert(parent);
+                }
+                continue;
+            };
             self.dequeue_lazily(child);
             if let Some(p) = self.ops.get_mut(parent) {
                 p.flags |= flags::LENDING;

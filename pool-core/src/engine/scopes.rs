@@ -230,6 +230,7 @@ impl Engine {
         p.rate = rate.map(|r| TokenBucket::new(r, now));
         self.recheck = true;
         self.dispatch();
+        self.flush_events();
         Ok(())
     }
 
@@ -274,6 +275,7 @@ impl Engine {
         self.classes[class.0 as usize].rate = rate.map(|r| TokenBucket::new(r, self.now));
         self.recheck = true;
         self.dispatch();
+        self.flush_events();
         Ok(())
     }
 
@@ -295,13 +297,23 @@ impl Engine {
             .initial_limit()
             .map(|l| l.clamp(self.min_limit, self.max_limit));
         let c = &mut self.classes[class.0 as usize];
+        let old = c.limit;
         if initial.is_some() {
             c.limit = initial;
         }
         if c.controller.replace(controller).is_none() {
             self.class_controllers += 1;
         }
+        if let (Some(new), true) = (initial, initial != old) {
+            self.emit(Event::LimitChanged {
+                scope: Scope::Class(class),
+                old: old.unwrap_or(0),
+                new,
+            });
+        }
         self.recheck = true;
+        self.dispatch();
+        self.flush_events();
     }
 
     /// Sets the factory that makes a controller for every partition (existing
@@ -316,11 +328,16 @@ impl Engine {
         }
         self.partition_controllers = Some(factory);
         self.recheck = true;
+        self.dispatch();
+        self.flush_events();
     }
 
     /// Attaches a global send-rate gate.
     pub fn set_rate_gate(&mut self, gate: Box<dyn RateGate>) {
         self.gate = Some(gate);
+        self.recheck = true;
+        self.dispatch();
+        self.flush_events();
     }
 
     /// Sets the factory that makes a send-rate gate for every partition.
@@ -329,6 +346,9 @@ impl Engine {
             p.gate = Some(factory(&p.key));
         }
         self.partition_gates = Some(factory);
+        self.recheck = true;
+        self.dispatch();
+        self.flush_events();
     }
 
     pub(super) fn apply_global_limit(&mut self, limit: u32) {

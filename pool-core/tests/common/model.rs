@@ -705,19 +705,36 @@ impl Model {
                         .any(|b| b.borrowed && b.lender == Some(p)),
                     "{attempt:?}: {p:?} lends a second slot"
                 );
-                // The parent lends to its best queued child.
-                let best = self.children.get(&p).and_then(|cs| {
+                // The parent lends to its best queued child whose rate limits
+                // have a token: no child outside rate-limited scopes may be better
+                // than the chosen one.
+                let limited = |o: &OpM| {
+                    self.part_rate.contains_key(&o.part) || self.class_rate.contains_key(&o.class)
+                };
+                let chosen = (self.ops[&id].key, self.ops[&id].order);
+                let better_free = self.children.get(&p).and_then(|cs| {
                     cs.iter()
+                        .filter(|c| **c != id)
                         .filter_map(|c| {
                             let o = &self.ops[c];
-                            (o.st == St::Queued).then_some((o.key, o.order, *c))
+                            (o.st == St::Queued && !limited(o) && (o.key, o.order) < chosen)
+                                .then_some(*c)
                         })
-                        .min()
+                        .next()
                 });
                 ensure!(
-                    best.map(|b| b.2) == Some(id),
-                    "{p:?} lent its slot to {id:?}, not to its best queued child {best:?}"
+                    better_free.is_none(),
+                    "{p:?} lent its slot to {id:?}, not to its better queued child {better_free:?}"
                 );
+                // A borrowed slot skips concurrency limits and the bytes budget,
+                // but not the request-rate limits.
+                let (part, class, now) = (op.part, op.class, self.now);
+                if let Some(s) = self.part_rate.get_mut(&part) {
+                    Self::check_rate(s, now, &format!("partition {part}"))?;
+                }
+                if let Some(s) = self.class_rate.get_mut(&class) {
+                    Self::check_rate(s, now, &format!("class {class}"))?;
+                }
                 lender = Some(p);
             } else {
                 ensure!(
@@ -1515,9 +1532,13 @@ impl Driver {
                 if on_loan && tolerated(KnownBug::LendNotTransitive) {
                     continue;
                 }
+                // A child whose partition or class is rate-limited may be waiting
+                // for a token: lending waits for it too.
                 let missed = cs.iter().find(|c| {
                     let o = &m.ops[*c];
                     o.st == St::Queued
+                        && !m.part_rate.contains_key(&o.part)
+                        && !m.class_rate.contains_key(&o.class)
                         && !(o.starts > 0 && tolerated(KnownBug::RequeuedChildNotLent))
                 });
                 if let Some(c) = missed {
