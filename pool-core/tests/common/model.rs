@@ -1536,10 +1536,11 @@ impl Driver {
                 // for a token: lending waits for it too.
                 let missed = cs.iter().find(|c| {
                     let o = &m.ops[*c];
-                    o.st == St::Queued
-                        && !m.part_rate.contains_key(&o.part)
-                        && !m.class_rate.contains_key(&o.class)
-                        && !(o.starts > 0 && tolerated(KnownBug::RequeuedChildNotLent))
+                    let rate_limited =
+                        m.part_rate.contains_key(&o.part) || m.class_rate.contains_key(&o.class);
+                    let tolerated_requeue =
+                        o.starts > 0 && tolerated(KnownBug::RequeuedChildNotLent);
+                    o.st == St::Queued && !rate_limited && !tolerated_requeue
                 });
                 if let Some(c) = missed {
                     return Err(format!(
