@@ -39,9 +39,12 @@ mod rng;
 mod s3;
 pub mod scenario;
 mod sim;
+pub mod strategy;
 pub mod units;
 
 pub use pool_core;
+pub use pool_tuning;
 pub use report::Report;
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{run, run_with, RunOptions, Series, ServerCounts, SimError, MULTIPART_UPLOAD};
+pub use strategy::{run_fixed_limit, run_with_strategy, ScenarioStrategy};

@@ -99,7 +99,7 @@ pub struct Report {
     pub seed: u64,
     /// Whether the scenario is a calibration experiment.
     pub calibration: bool,
-    /// Strategy ("fixed").
+    /// Strategy, compact form (`"fixed"`: the pool's configured limit).
     pub strategy: String,
     /// Clients.
     pub clients: u32,
@@ -257,7 +257,10 @@ pub(crate) fn build(
         scenario: sc.name.clone(),
         seed,
         calibration: sc.calibration,
-        strategy: sc.strategy.clone().unwrap_or_else(|| "fixed".into()),
+        strategy: sc
+            .strategy
+            .as_ref()
+            .map_or_else(|| "fixed".into(), |s| s.to_string()),
         clients: sc.clients,
         limit: sc.pool.limit,
         duration_s: sc.duration_s,
@@ -303,10 +306,16 @@ impl Report {
         let l = &self.latency;
         let c = &self.conservation;
         let name = self.scenario.replace([',', '"', '\n'], "_");
+        // Strategy specs have commas (`vegas(alpha=3, beta=6)`): quote them.
+        let strategy = if self.strategy.contains([',', '"']) {
+            format!("\"{}\"", self.strategy.replace('"', "\"\""))
+        } else {
+            self.strategy.clone()
+        };
         format!(
             "{name},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.seed,
-            self.strategy,
+            strategy,
             self.clients,
             self.limit,
             self.duration_s,

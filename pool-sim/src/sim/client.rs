@@ -1,7 +1,7 @@
 //! One simulated client (its engine, NIC, HTTP connections and ops) and the
 //! driver code that carries out its engine's decisions.
 
-use super::fastmap::IdMap;
+use super::attempts::Attempts;
 use super::optable::OpTable;
 use super::queue::Ev;
 use super::stats::{record, Tally};
@@ -55,13 +55,6 @@ pub(crate) struct OpRec {
     mp: Option<Box<Multipart>>,
 }
 
-/// What an engine attempt is doing in the simulator.
-#[derive(Copy, Clone)]
-pub(crate) struct AttemptRun {
-    /// Its S3 request, or NONE (a parent between requests, an idle hedge).
-    req: u32,
-}
-
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 enum Role {
     /// The request is the attempt.
@@ -102,7 +95,9 @@ pub(crate) struct Client {
     conns_free: u32,
     conn_wait: VecDeque<(u32, u32)>,
     ops: OpTable<OpRec>,
-    attempts: IdMap<AttemptId, AttemptRun>,
+    /// Running attempts and their S3 request (or NONE: a parent between
+    /// requests, an idle hedge).
+    attempts: Attempts,
     s3_rng: ChaCha8Rng,
     pub wl: Vec<WlState>,
     parts: Vec<Option<PartitionId>>,
@@ -129,7 +124,7 @@ impl Client {
             conns_free: max_conns.unwrap_or(u32::MAX),
             conn_wait: VecDeque::new(),
             ops: OpTable::default(),
-            attempts: IdMap::default(),
+            attempts: Attempts::default(),
             s3_rng,
             wl: wl_rngs
                 .into_iter()
@@ -391,11 +386,7 @@ impl Sim {
             // drops it (the upload is not duplicated).
             Some(_) => None,
         };
-        if cl
-            .attempts
-            .insert(attempt, AttemptRun { req: NONE })
-            .is_some()
-        {
+        if !cl.attempts.insert(attempt, NONE) {
             self.violate(format!("attempt {attempt:?} started twice"));
             return;
         }
@@ -405,7 +396,7 @@ impl Sim {
     }
 
     fn on_cancel(&mut self, c: usize, attempt: AttemptId) {
-        let Some(run) = self.clients[c].attempts.remove(&attempt) else {
+        let Some(req) = self.clients[c].attempts.remove(&attempt) else {
             // We reported its end while the engine's cancel was still queued.
             let early = &mut self.clients[c].ended_early;
             if let Some(i) = early.iter().position(|&a| a == attempt) {
@@ -415,8 +406,8 @@ impl Sim {
             }
             return;
         };
-        if run.req != NONE {
-            self.drop_request(run.req);
+        if req != NONE {
+            self.drop_request(req);
         }
         self.stop_upload(c, attempt);
     }
@@ -470,14 +461,16 @@ impl Sim {
             if rec.first_start != NEVER {
                 record(&mut self.stats.service, now - rec.first_start);
             }
-            let h = self
-                .stats
-                .by_priority
-                .entry(rec.priority)
-                .or_insert_with(super::stats::hist);
-            record(h, now - rec.submitted);
+            if self.stats.single_priority.is_none() {
+                let h = self
+                    .stats
+                    .by_priority
+                    .entry(rec.priority)
+                    .or_insert_with(super::stats::hist);
+                record(h, now - rec.submitted);
+            }
         }
-        if verdict && rec.first_start != NEVER {
+        if verdict && rec.first_start != NEVER && self.stats.single_class.is_none() {
             let h = self
                 .stats
                 .by_class
@@ -612,8 +605,8 @@ impl Sim {
         };
         self.bytes_in_flight += bytes;
         self.stats.peak_bytes_in_flight = self.stats.peak_bytes_in_flight.max(self.bytes_in_flight);
-        if let Some(run) = self.clients[c].attempts.get_mut(&attempt) {
-            run.req = id;
+        if let Some(req) = self.clients[c].attempts.get_mut(&attempt) {
+            *req = id;
         }
         let cl = &mut self.clients[c];
         if cl.conns_free > 0 {
@@ -734,9 +727,9 @@ impl Sim {
         };
         self.stats.attempts_done += 1;
         self.free_request(id);
-        if let Some(run) = self.clients[c].attempts.get_mut(&attempt) {
-            if run.req == id {
-                run.req = NONE;
+        if let Some(req) = self.clients[c].attempts.get_mut(&attempt) {
+            if *req == id {
+                *req = NONE;
             }
         }
         let ok = outcome == AttemptOutcome::Success;

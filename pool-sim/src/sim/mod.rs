@@ -7,6 +7,7 @@
 //! spent, its NIC share is released), `Resolved` does the workload's bookkeeping,
 //! and the engine's `poll_timeout` becomes a `Tick` event.
 
+mod attempts;
 mod client;
 pub(crate) mod fastmap;
 mod optable;
@@ -94,6 +95,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, opts: &RunOptions) -> Result<Rep
         sc.duration_s = d;
     }
     sc.validate()
+        .and_then(|()| sc.ensure_latency_profiles())
         .map_err(|e| SimError::Config(format!("{}: {}", e.field, e.message)))?;
     let mut sim = Sim::new(&sc, seed, opts)?;
     sim.run()?;
@@ -152,7 +154,8 @@ impl Sim {
                 seed: crate::rng::sub_seed(seed, Purpose::Engine, c, 0),
                 ..sc.pool.clone()
             };
-            let engine = Engine::new(cfg).map_err(|e| SimError::Config(e.to_string()))?;
+            let mut engine = Engine::new(cfg).map_err(|e| SimError::Config(e.to_string()))?;
+            crate::strategy::attach(sc, &mut engine)?;
             let wl_rngs = (0..wl.len() as u32)
                 .map(|w| stream(seed, Purpose::Workload, c, w))
                 .collect();
@@ -196,6 +199,17 @@ impl Sim {
             bytes_in_flight: 0,
         };
         sim.stats.series.interval_ms = interval / 1_000_000;
+        let mixes = || sim.wl.iter().flat_map(|w| &w.mix);
+        let first = mixes().next();
+        if let Some(m) = first {
+            if mixes().all(|x| x.priority == m.priority) {
+                sim.stats.single_priority = Some(m.priority);
+            }
+            // Multipart uploads add parts (not top-level) and a parent class.
+            if mixes().all(|x| x.class == m.class && x.part_size.is_none()) {
+                sim.stats.single_class = Some(m.class.0);
+            }
+        }
         for c in 0..sim.clients.len() {
             for w in 0..sim.wl.len() {
                 let first = {
@@ -282,6 +296,7 @@ impl Sim {
             )));
         }
         self.stats.server.splits = self.server.splits;
+        self.stats.finish();
         Ok(())
     }
 

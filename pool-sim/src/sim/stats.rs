@@ -70,6 +70,13 @@ pub(crate) struct Stats {
     /// Last resolution of an op from a batch or closed-loop workload (ns).
     pub last_batch_resolution: u64,
     pub peak_bytes_in_flight: u64,
+    /// The one priority of every op, when there is only one: then the
+    /// per-priority histogram equals `end_to_end` and is copied at the end
+    /// instead of recorded twice per op.
+    pub single_priority: Option<i32>,
+    /// Likewise the one class, when every op is top-level and of one class:
+    /// the per-class histogram then equals `service`.
+    pub single_class: Option<u16>,
 }
 
 impl Stats {
@@ -88,6 +95,22 @@ impl Stats {
             last_resolution: 0,
             last_batch_resolution: 0,
             peak_bytes_in_flight: 0,
+            single_priority: None,
+            single_class: None,
+        }
+    }
+
+    /// Fills in the histograms that were not recorded because they equal others.
+    pub fn finish(&mut self) {
+        if let Some(p) = self.single_priority {
+            if !self.end_to_end.is_empty() {
+                self.by_priority.insert(p, self.end_to_end.clone());
+            }
+        }
+        if let Some(c) = self.single_class {
+            if !self.service.is_empty() {
+                self.by_class.insert(c, self.service.clone());
+            }
         }
     }
 }

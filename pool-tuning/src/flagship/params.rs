@@ -1,5 +1,7 @@
 //! [`FlagshipParams`]: every knob of the flagship, with first-version defaults
-//! (to be tuned against the simulator's scenario library).
+//! (to be tuned against the simulator's scenario library). The strategy study
+//! found better values (`docs/flagship.md`); they are not the defaults yet
+//! because `tests/flagship.rs` builds its cases on these.
 
 use serde::{Deserialize, Serialize};
 
