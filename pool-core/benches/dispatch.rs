@@ -3,14 +3,29 @@
 //! 100k ops at concurrency 100, priorities 0–9, each op's body a single
 //! `tokio::task::yield_now().await` (so ops really wait for slots), all submitted
 //! at once and driven from one task on a current-thread runtime:
-//! * `pool` — `Pool::run` futures in a `FuturesUnordered`;
+//! * `pool` — `Pool::run` futures in a `FuturesUnordered`, through a new pool per
+//!   iteration (built outside the measurement; the old one is torn down in the
+//!   next iteration);
+//! * `pool_reused` — the same through one pool kept for the whole run, as an
+//!   application keeps its pool (after the first iteration the engine hands out
+//!   recycled slots in the previous burst's completion order, so memory is
+//!   touched less sequentially than with a fresh pool);
 //! * `semaphore_inline` — a `tokio::sync::Semaphore` acquired inside each future;
 //! * `semaphore_spawn` — acquire, then `tokio::spawn` per op;
 //! * `buffer_unordered` — `buffer_unordered(100)`, no limit object (the floor).
+//!
+//! Group `dispatch_parts` has `engine_sync`: the same 100k submits and completions
+//! made directly on an [`Engine`] (no futures, no clock), which is the engine's
+//! share of `pool`.
+//!
+//! Run: `cargo bench -p pool-core --bench dispatch`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use futures_util::stream::{self, FuturesUnordered, StreamExt};
-use pool_core::{EngineConfig, Pool, RunOptions};
+use pool_core::{
+    AttemptOutcome, Decision, Engine, EngineConfig, Instant, OpOptions, Pool, RunOptions,
+};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::yield_now;
@@ -25,7 +40,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-async fn run_pool(pool: Pool) {
+async fn run_pool(pool: &Pool) {
     let mut ops: FuturesUnordered<_> = (0..OPS)
         .map(|i| {
             pool.run(RunOptions::new().priority((i % 10) as i32), |_| async {
@@ -35,8 +50,7 @@ async fn run_pool(pool: Pool) {
         })
         .collect();
     while let Some(r) = ops.next().await {
-        debug_assert!(r.is_ok());
-        let _ = r;
+        assert!(r.is_ok());
     }
 }
 
@@ -79,6 +93,43 @@ async fn run_buffer_unordered() {
     assert_eq!(n, OPS);
 }
 
+fn config() -> EngineConfig {
+    EngineConfig::builder()
+        .limit(LIMIT as u32)
+        .build()
+        .expect("config")
+}
+
+/// The engine alone: submit everything, then complete the oldest running
+/// attempt until every op resolved.
+fn engine_sync() {
+    let mut e = Engine::new(config()).expect("config");
+    let t = Instant::ZERO;
+    let mut running = VecDeque::with_capacity(LIMIT);
+    let pull = |e: &mut Engine, running: &mut VecDeque<_>| {
+        let mut resolved = 0;
+        while let Some(d) = e.poll_decision() {
+            match d {
+                Decision::Start { attempt, .. } => running.push_back(attempt),
+                Decision::Resolved { .. } => resolved += 1,
+                _ => {}
+            }
+        }
+        resolved
+    };
+    for i in 0..OPS {
+        let opts = OpOptions::default().priority((i % 10) as i32);
+        e.submit(t, opts).expect("accepted");
+        pull(&mut e, &mut running);
+    }
+    let mut done = 0;
+    while let Some(a) = running.pop_front() {
+        e.attempt_finished(t, a, AttemptOutcome::Success, 0);
+        done += pull(&mut e, &mut running);
+    }
+    assert_eq!(done, OPS);
+}
+
 fn dispatch(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("dispatch");
@@ -87,14 +138,10 @@ fn dispatch(c: &mut Criterion) {
     g.bench_function("pool", |b| {
         b.iter_batched(
             || {
-                let cfg = EngineConfig::builder()
-                    .limit(LIMIT as u32)
-                    .build()
-                    .expect("config");
                 let _guard = rt.enter();
-                Pool::new(cfg).expect("pool")
+                Pool::new(config()).expect("pool")
             },
-            |pool| rt.block_on(run_pool(pool)),
+            |pool| rt.block_on(run_pool(&pool)),
             BatchSize::PerIteration,
         )
     });
@@ -107,6 +154,17 @@ fn dispatch(c: &mut Criterion) {
     g.bench_function("buffer_unordered", |b| {
         b.iter(|| rt.block_on(run_buffer_unordered()))
     });
+    let pool = {
+        let _guard = rt.enter();
+        Pool::new(config()).expect("pool")
+    };
+    g.bench_function("pool_reused", |b| b.iter(|| rt.block_on(run_pool(&pool))));
+    g.finish();
+
+    let mut g = c.benchmark_group("dispatch_parts");
+    g.throughput(Throughput::Elements(OPS as u64));
+    g.sample_size(10);
+    g.bench_function("engine_sync", |b| b.iter(engine_sync));
     g.finish();
 }
 

@@ -87,12 +87,21 @@ struct Extra {
     signals: Vec<(u32, Arc<SignalInner>)>,
 }
 
-/// One op's mailbox and the waker of the task polling its future.
+/// The part of an op's box that routing a plain start reads: small (two per
+/// cache line), because that read is usually a cache miss (the op was queued
+/// long ago).
 #[derive(Default)]
-struct OpBox {
+#[repr(align(32))]
+struct Slot {
     /// The op's id (`get()`), 0 when the box is free (no engine id is 0).
     id: u64,
+    /// The waker of the task polling the op's future.
     waker: Option<Waker>,
+}
+
+/// The rest of an op's box: its mail, read under the lock.
+#[derive(Default)]
+struct OpBox {
     mail: Mail,
     extra: Option<Box<Extra>>,
 }
@@ -178,23 +187,17 @@ impl WakerKey {
     }
 }
 
-/// Mail words, one per box, readable without the pool's lock. Stored in chunks
-/// that never move (chunk `k` holds `BASE << k` words), so the table grows
-/// without invalidating a concurrent reader.
+/// Mail words, one per box, readable without the pool's lock: fixed chunks that
+/// never move, made as boxes are, so the table grows without invalidating a
+/// concurrent reader. Boxes past the last chunk (over a million ops live at
+/// once) have no word: their futures always take the lock.
 pub(crate) struct Words {
-    chunks: [OnceLock<Box<[AtomicU32]>>; CHUNKS],
+    chunks: [OnceLock<Box<[AtomicU32; CHUNK]>>; CHUNKS],
 }
 
-const BASE_SHIFT: u32 = 10;
-/// Enough chunks for every `u32` box index.
-const CHUNKS: usize = 23;
-
-fn locate(i: u32) -> (usize, usize) {
-    let block = (u64::from(i) >> BASE_SHIFT) + 1;
-    let k = 63 - block.leading_zeros();
-    let start = ((1u64 << k) - 1) << BASE_SHIFT;
-    (k as usize, (u64::from(i) - start) as usize)
-}
+const CHUNK_SHIFT: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_SHIFT;
+const CHUNKS: usize = 256;
 
 impl Default for Words {
     fn default() -> Self {
@@ -205,15 +208,18 @@ impl Default for Words {
 }
 
 impl Words {
-    /// The word of box `i`: `None` only for an index no box has had.
+    /// The word of box `i`, if it has one.
     fn get(&self, i: u32) -> Option<&AtomicU32> {
-        let (k, off) = locate(i);
-        self.chunks[k].get().map(|c| &c[off])
+        let chunk = self.chunks.get((i >> CHUNK_SHIFT) as usize)?.get()?;
+        Some(&chunk[i as usize & (CHUNK - 1)])
     }
-    /// Makes sure box `i` has a word.
-    fn ensure(&self, i: u32) {
-        let (k, _) = locate(i);
-        self.chunks[k].get_or_init(|| (0..1usize << (k as u32 + BASE_SHIFT)).map(|_| AtomicU32::new(0)).collect());
+    /// Makes the words of boxes `from..=to` (as far as there are chunks).
+    fn ensure(&self, from: usize, to: usize) {
+        let first = (from >> CHUNK_SHIFT).min(CHUNKS);
+        let last = (to >> CHUNK_SHIFT).min(CHUNKS - 1);
+        for c in self.chunks.iter().take(last + 1).skip(first) {
+            c.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU32::new(0))));
+        }
     }
 }
 
@@ -230,7 +236,7 @@ pub(crate) enum Peek {
 /// Reads (and empties) box `b`'s mail word without the lock.
 pub(crate) fn peek(words: &Words, b: u32) -> Peek {
     let Some(w) = words.get(b) else {
-        return Peek::Empty;
+        return Peek::Locked;
     };
     // A plain load first: most polls find nothing and need no atomic write.
     if w.load(Ordering::Acquire) == 0 {
@@ -249,6 +255,7 @@ pub(crate) fn peek(words: &Words, b: u32) -> Peek {
 /// future read its resolution), the new op gets a spare box and a map entry.
 pub(crate) struct Boxes {
     words: Arc<Words>,
+    slots: Vec<Slot>,
     boxes: Vec<OpBox>,
     /// Boxes freed by ops that were not in their slot's box: reused for the next
     /// such op (a spare may have been taken by its slot's op since: checked).
@@ -265,6 +272,7 @@ impl Boxes {
     pub(crate) fn new(words: Arc<Words>) -> Boxes {
         Boxes {
             words,
+            slots: Vec::new(),
             boxes: Vec::new(),
             spare: Vec::new(),
             by_id: HashMap::new(),
@@ -273,15 +281,9 @@ impl Boxes {
 
     /// Adds boxes up to index `b`, with their mail words.
     fn grow(&mut self, b: usize) {
-        let from = self.boxes.len();
+        self.words.ensure(self.slots.len(), b);
+        self.slots.resize_with(b + 1, Slot::default);
         self.boxes.resize_with(b + 1, OpBox::default);
-        let mut i = from;
-        while i <= b {
-            self.words.ensure(i as u32);
-            // The next chunk starts after this one.
-            let (k, off) = locate(i as u32);
-            i += (1usize << (k as u32 + BASE_SHIFT)) - off;
-        }
     }
 
     /// Gives a newly submitted op a box; returns its index.
@@ -289,26 +291,26 @@ impl Boxes {
         let slot = id.index();
         if slot < DENSE_MAX {
             let s = slot as usize;
-            if s >= self.boxes.len() {
+            if s >= self.slots.len() {
                 self.grow(s);
             }
-            if self.boxes[s].id == 0 {
-                self.boxes[s].id = id.get();
+            if self.slots[s].id == 0 {
+                self.slots[s].id = id.get();
                 return slot;
             }
         }
         let b = loop {
             match self.spare.pop() {
-                Some(b) if self.boxes[b as usize].id == 0 => break b,
+                Some(b) if self.slots[b as usize].id == 0 => break b,
                 Some(_) => continue,
                 None => {
-                    let b = self.boxes.len();
+                    let b = self.slots.len();
                     self.grow(b);
                     break b as u32;
                 }
             }
         };
-        self.boxes[b as usize].id = id.get();
+        self.slots[b as usize].id = id.get();
         self.by_id.insert(id.get(), b);
         b
     }
@@ -316,7 +318,11 @@ impl Boxes {
     /// The box of a live op, if its future still has one.
     fn find(&self, id: OpId) -> Option<u32> {
         let slot = id.index();
-        if self.boxes.get(slot as usize).is_some_and(|e| e.id == id.get()) {
+        if self
+            .slots
+            .get(slot as usize)
+            .is_some_and(|e| e.id == id.get())
+        {
             return Some(slot);
         }
         if self.by_id.is_empty() {
@@ -325,8 +331,9 @@ impl Boxes {
         self.by_id.get(&id.get()).copied()
     }
 
-    fn word(&self, b: u32) -> Option<&AtomicU32> {
-        self.words.get(b)
+    /// Whether box `b` is `id`'s.
+    fn holds(&self, b: u32, id: OpId) -> bool {
+        self.slots.get(b as usize).is_some_and(|e| e.id == id.get())
     }
 
     /// Routes one decision for op `op` to its box. The op whose own task is
@@ -337,9 +344,18 @@ impl Boxes {
     /// the op's future is gone).
     pub(crate) fn deliver(&mut self, op: OpId, d: &Decision, mine: bool) -> Option<&Waker> {
         let b = self.find(op)?;
-        let word = self.words.get(b)?;
+        let i = b as usize;
+        let Some(word) = self.words.get(b) else {
+            // No mail word: the future always looks in the box.
+            self.boxes[i].apply(d);
+            return if mine {
+                None
+            } else {
+                self.slots[i].waker.as_ref()
+            };
+        };
         if mine {
-            let e = &mut self.boxes[b as usize];
+            let e = &mut self.boxes[i];
             // Keep decisions in order: a plain start still in the word is older.
             if word.load(Ordering::Relaxed) != 0 {
                 let prev = word.swap(LOCKED, Ordering::AcqRel);
@@ -361,28 +377,37 @@ impl Boxes {
                     .compare_exchange(0, n, Ordering::Release, Ordering::Relaxed)
                     .is_ok()
             {
-                return self.boxes[b as usize].waker.as_ref();
+                return self.slots[i].waker.as_ref();
             }
         }
         // Keep every decision in order: a plain start still in the word moves
         // into the box first.
         let prev = word.swap(LOCKED, Ordering::AcqRel);
-        let e = &mut self.boxes[b as usize];
+        let e = &mut self.boxes[i];
         if prev != 0 && prev != LOCKED {
             e.start(prev, false);
         }
         e.apply(d);
-        e.waker.as_ref()
+        self.slots[i].waker.as_ref()
     }
 
     /// Empties box `b` into `mail` (under the lock) and remembers `waker` for the
     /// next decision; returns the key of the waker now registered (the default
     /// once resolved: a resolution frees the box). `None` if the box is not `id`'s.
-    pub(crate) fn take(&mut self, b: u32, id: OpId, waker: &Waker, mail: &mut Mail) -> Option<WakerKey> {
-        let e = self.boxes.get_mut(b as usize).filter(|e| e.id == id.get())?;
-        let word = self.words.get(b)?;
+    pub(crate) fn take(
+        &mut self,
+        b: u32,
+        id: OpId,
+        waker: &Waker,
+        mail: &mut Mail,
+    ) -> Option<WakerKey> {
+        if !self.holds(b, id) {
+            return None;
+        }
+        let i = b as usize;
+        let e = &mut self.boxes[i];
         // A load first: an atomic write only when the word holds something.
-        if word.load(Ordering::Relaxed) != 0 {
+        if let Some(word) = self.words.get(b).filter(|w| w.load(Ordering::Relaxed) != 0) {
             let w = word.swap(0, Ordering::Acquire);
             if w != 0 && w != LOCKED {
                 e.start(w, false);
@@ -394,27 +419,28 @@ impl Boxes {
             return Some(WakerKey::default());
         }
         mail.more = e.refill();
-        match &e.waker {
+        let s = &mut self.slots[i];
+        match &s.waker {
             Some(w) if w.will_wake(waker) => {}
-            _ => e.waker = Some(waker.clone()),
+            _ => s.waker = Some(waker.clone()),
         }
-        e.waker.as_ref().map(WakerKey::of)
+        s.waker.as_ref().map(WakerKey::of)
     }
 
     /// Frees box `b` of op `id`; with `fire`, its cancellation signals fire
     /// (the op's future is being dropped).
     pub(crate) fn free(&mut self, b: u32, id: OpId, fire: bool) {
-        let Some(e) = self.boxes.get_mut(b as usize).filter(|e| e.id == id.get()) else {
+        if !self.holds(b, id) {
             return;
-        };
+        }
+        let i = b as usize;
+        let e = &mut self.boxes[i];
         if fire {
             e.fire_signals(None);
         }
-        e.id = 0;
-        e.waker = None;
-        e.mail = Mail::default();
-        e.extra = None;
-        if let Some(w) = self.word(b) {
+        *e = OpBox::default();
+        self.slots[i] = Slot::default();
+        if let Some(w) = self.words.get(b) {
             w.store(0, Ordering::Relaxed);
         }
         if !self.by_id.is_empty() && self.by_id.remove(&id.get()).is_some() {
@@ -424,10 +450,17 @@ impl Boxes {
 
     /// Whether attempt `n` of `id` (in box `b`) still runs as far as its future
     /// can tell; if so, `signal` fires when it is cancelled (or the op goes away).
-    pub(crate) fn add_signal(&mut self, b: u32, id: OpId, n: u32, signal: &Arc<SignalInner>) -> bool {
-        let Some(e) = self.boxes.get_mut(b as usize).filter(|e| e.id == id.get()) else {
+    pub(crate) fn add_signal(
+        &mut self,
+        b: u32,
+        id: OpId,
+        n: u32,
+        signal: &Arc<SignalInner>,
+    ) -> bool {
+        if !self.holds(b, id) {
             return false;
-        };
+        }
+        let e = &mut self.boxes[b as usize];
         let cancelled = e.mail.resolution.is_some()
             || e.mail.cancels.contains(&n)
             || e.extra.as_ref().is_some_and(|x| x.cancels.contains(&n));
@@ -444,19 +477,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn word_chunks_cover_every_index_without_overlap() {
-        let base = 1usize << BASE_SHIFT;
-        let mut expect = (0usize, 0usize);
-        for i in 0..(base as u32 * 40) {
-            let (k, off) = locate(i);
-            assert_eq!((k, off), expect, "index {i}");
-            expect = if off + 1 == base << k {
-                (k + 1, 0)
-            } else {
-                (k, off + 1)
-            };
-        }
-        assert!(locate(u32::MAX).0 < CHUNKS);
+    fn boxes_past_the_last_chunk_have_no_word() {
+        let w = Words::default();
+        w.ensure(0, CHUNK * CHUNKS + 10);
+        assert!(w.get(0).is_some());
+        assert!(w.get((CHUNK * CHUNKS - 1) as u32).is_some());
+        assert!(w.get((CHUNK * CHUNKS) as u32).is_none());
+        assert!(matches!(peek(&w, u32::MAX), Peek::Locked));
     }
 
     #[test]

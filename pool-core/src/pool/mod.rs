@@ -21,11 +21,16 @@ mod classify;
 mod ctx;
 mod error;
 mod events;
+#[cfg(feature = "metrics")]
+mod export;
 mod mailbox;
 mod op;
 mod options;
 mod runtime;
 mod shared;
+#[cfg(feature = "tower")]
+pub mod tower;
+mod trace;
 
 /// The usage guide (`docs/guide.md`); its examples run as doctests.
 #[doc = include_str!("../../../docs/guide.md")]
@@ -408,6 +413,22 @@ impl Pool {
     /// (keep it quick). A panicking observer is caught and counted.
     pub fn add_observer(&self, observer: Box<dyn Observer>) {
         self.hub().add_observer(observer)
+    }
+
+    /// Exports this pool's counters, gauges and latency histograms through the
+    /// `metrics` facade, labelled `pool = name` (and `class`), to the recorder
+    /// installed now (install it first). See the [guide](guide#metrics-facade)
+    /// for the metric names. Calling it again adds a second exporter.
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self, name: impl Into<String>) {
+        let name = metrics::SharedString::from(name.into());
+        export::describe();
+        self.hub()
+            .add_observer(Box::new(export::MetricsObserver::new(name.clone())));
+        let x = export::PoolExport::new(&name);
+        let mut g = self.shared().lock();
+        x.set(&g.engine);
+        g.export = Some(x);
     }
 
     fn hub(&self) -> &Arc<Hub> {

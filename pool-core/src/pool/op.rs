@@ -12,6 +12,7 @@ use super::error::PoolError;
 use super::mailbox::{peek, Mail, Peek, WakerKey};
 use super::options::RunOptions;
 use super::shared::{Inner, OpRef, Shared};
+use super::trace::{AttemptEnd, OpTrace};
 use crate::engine::SubmitError;
 use crate::outcome::{
     AttemptError, AttemptId, AttemptOutcome, CancelCause, ErrorClass, FailureCause, OpId,
@@ -80,6 +81,7 @@ pin_project! {
         value: Option<T>,
         last_err: Option<(E, ErrorClass)>,
         rare: Option<Box<Rare<Fut>>>,
+        trace: OpTrace,
         #[pin]
         state: State<Fut>,
     }
@@ -95,6 +97,7 @@ pin_project! {
             // they are really gone (flaw F24).
             this.state.set(State::Done);
             *this.rare = None;
+            this.trace.dropped();
             cancel(this.shared.get(), id, op_box);
         }
     }
@@ -122,6 +125,7 @@ impl<T, E, C, F, Fut> Run<T, E, C, F, Fut> {
             value: None,
             last_err: None,
             rare: None,
+            trace: OpTrace::new(),
             state: State::Init { opts },
         }
     }
@@ -144,7 +148,10 @@ where
             } => {
                 // Without the lock when the mail word holds nothing or a plain
                 // start, and this task's waker is the one registered.
-                match (*waker == WakerKey::of(cx.waker()), peek(&shared.words, *op_box)) {
+                match (
+                    *waker == WakerKey::of(cx.waker()),
+                    peek(&shared.words, *op_box),
+                ) {
                     (true, Peek::Empty) => Mail::default(),
                     (true, Peek::Start(a)) => Mail::start(a),
                     _ => take_mail(&mut shared.lock(), *id, *op_box, cx.waker(), waker),
@@ -152,9 +159,11 @@ where
             }
             StateProj::Init { opts } => {
                 let opts = std::mem::take(opts);
+                this.trace.begin(&opts);
                 let mut waker = WakerKey::default();
                 match submit(shared, opts, cx.waker(), &mut waker) {
                     Ok((id, op_box, mail)) => {
+                        this.trace.submitted(id);
                         let n = 0;
                         this.state.set(State::Live {
                             id,
@@ -167,7 +176,9 @@ where
                     }
                     Err(e) => {
                         this.state.set(State::Done);
-                        return Poll::Ready(Err(e.into()));
+                        let out = Err(e.into());
+                        this.trace.end(&out, 0);
+                        return Poll::Ready(out);
                     }
                 }
             }
@@ -197,11 +208,14 @@ where
                     if let Some(r) = this.rare.as_mut() {
                         r.others.retain(|(m, _)| *m != c);
                     }
+                    this.trace.attempt_ended(c, AttemptEnd::Cancelled);
                 }
                 if let Some(r) = mail.resolution {
                     this.state.set(State::Done);
                     let panicked = this.rare.take().and_then(|r| r.panicked);
-                    return Poll::Ready(output(r, this.value.take(), this.last_err.take(), panicked));
+                    let out = output(r, this.value.take(), this.last_err.take(), panicked);
+                    this.trace.end(&out, r.attempts());
+                    return Poll::Ready(out);
                 }
                 for (a, hedge) in mail.starts() {
                     let ctx = AttemptCtx {
@@ -211,7 +225,12 @@ where
                         attempt: a,
                         hedge,
                     };
-                    match catch_unwind(AssertUnwindSafe(|| this.make.make(ctx))) {
+                    this.trace.attempt(a, hedge);
+                    let made = {
+                        let _in_span = this.trace.enter(a);
+                        catch_unwind(AssertUnwindSafe(|| this.make.make(ctx)))
+                    };
+                    match made {
                         Ok(f) if *n == 0 => {
                             fut.set(Some(f));
                             *n = a;
@@ -219,6 +238,7 @@ where
                         Ok(f) => rare(this.rare).others.push((a, Box::pin(f))),
                         Err(p) => {
                             rare(this.rare).panicked = Some(panic_message(&*p));
+                            this.trace.attempt_ended(a, AttemptEnd::Panicked);
                             report(shared, id, a, AttemptOutcome::Failed(permanent()), None);
                             again = true;
                         }
@@ -228,6 +248,7 @@ where
             // Poll the running attempts; report the first that ends and loop.
             let mut ended = None;
             if let Some(f) = fut.as_mut().as_pin_mut() {
+                let _in_span = this.trace.enter(*n);
                 if let Some(r) = poll_attempt(f, cx) {
                     fut.set(None);
                     ended = Some((std::mem::take(n), r));
@@ -235,6 +256,7 @@ where
             }
             if let (None, Some(rare)) = (&ended, this.rare.as_mut()) {
                 for i in 0..rare.others.len() {
+                    let _in_span = this.trace.enter(rare.others[i].0);
                     if let Some(r) = poll_attempt(rare.others[i].1.as_mut(), cx) {
                         ended = Some((rare.others.swap_remove(i).0, r));
                         break;
@@ -246,11 +268,13 @@ where
                     let outcome = match r {
                         Ok(v) => {
                             *this.value = Some(v);
+                            this.trace.attempt_ended(a, AttemptEnd::Ok);
                             AttemptOutcome::Success
                         }
                         Err(e) => {
                             let c = this.classifier.classify(&e);
                             *this.last_err = Some((e, c.class));
+                            this.trace.attempt_ended(a, AttemptEnd::Error(c.class));
                             AttemptOutcome::Failed(c)
                         }
                     };
@@ -262,6 +286,7 @@ where
                     // permanently so the engine frees the slot and never retries.
                     let r = rare(this.rare);
                     r.panicked = Some(panic_message(&*p));
+                    this.trace.attempt_ended(a, AttemptEnd::Panicked);
                     let fail = || AttemptOutcome::Failed(permanent());
                     report(shared, id, a, fail(), None);
                     fut.set(None);
@@ -300,6 +325,8 @@ fn submit(
     let now = shared.rt.now();
     let mut g = shared.lock();
     let mut op = opts.op;
+    #[cfg(feature = "metrics")]
+    let class = op.class;
     if let Some(k) = &opts.partition_key {
         // Interned under the lock, so the partition is live when submitted.
         op.partition = g.engine.partition(k);
@@ -312,6 +339,10 @@ fn submit(
             Ok((id, op_box, mail))
         }
         Err(e) => {
+            #[cfg(feature = "metrics")]
+            if let (SubmitError::QueueFull, Some(x)) = (&e, &g.export) {
+                x.refused(class);
+            }
             // Even a refused submit can resolve another op (a lower priority
             // evicted).
             g.route(None);

@@ -27,6 +27,9 @@ pub(crate) struct Inner {
     pub(crate) idle_waiters: Vec<Waker>,
     /// Every `Pool` handle is gone: the driver ends once nothing can submit.
     handles_gone: bool,
+    /// Set by `Pool::export_metrics`.
+    #[cfg(feature = "metrics")]
+    pub(crate) export: Option<super::export::PoolExport>,
 }
 
 impl Inner {
@@ -38,6 +41,8 @@ impl Inner {
             driver_target: None,
             idle_waiters: Vec::new(),
             handles_gone: false,
+            #[cfg(feature = "metrics")]
+            export: None,
         }
     }
 
@@ -62,6 +67,10 @@ impl Inner {
     /// Wakes the driver if the engine's next timer moved earlier (or the pool
     /// became idle and unreferenced), and the drain/shutdown waiters if waiting is over.
     fn after_change(&mut self) {
+        #[cfg(feature = "metrics")]
+        if let Some(x) = &self.export {
+            x.set(&self.engine);
+        }
         let next = self.engine.poll_timeout();
         let earlier = match (next, self.driver_target) {
             (Some(t), Some(d)) => t < d,
