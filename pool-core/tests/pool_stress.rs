@@ -162,3 +162,21 @@ async fn an_op_future_moved_after_it_started_is_woken_there() {
     let r = moved.await.unwrap();
     assert!(matches!(r, Err(PoolError::TimedOut { .. })), "{r:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_that_lands_while_the_future_moves_between_tasks_is_not_lost() {
+    let p = pool(1);
+    let holder = tokio::spawn(p.run(RunOptions::new(), |_| async {
+        tokio::time::sleep(ms(10)).await;
+        Ok::<_, Oops>(())
+    }));
+    settle().await;
+    let mut queued = Box::pin(p.run(RunOptions::new(), |_| async { Ok::<_, Oops>(7) }));
+    assert!(poll_once(&mut queued).await.is_pending());
+    // The slot frees and the start is delivered while nobody polls `queued`;
+    // then a different task (another waker) polls it first.
+    holder.await.unwrap().unwrap();
+    let moved = tokio::spawn(queued);
+    let r = tokio::time::timeout(Duration::from_secs(3600), moved).await;
+    assert_eq!(r.expect("started, not lost").unwrap().unwrap(), 7);
+}

@@ -14,6 +14,14 @@
 //! * Dropping an op's future cancels the op; dropping every `Pool` handle lets
 //!   the queued work finish (like a graceful shutdown).
 //!
+//! Cost per op: no allocation (the op future, [`Run`], is written by hand and
+//! small; a hedge is the one thing boxed), two acquisitions of the pool's lock
+//! (submit, and the report of the last attempt, each also reading the op's own
+//! mail), and one wake of the op's task when it may start. Decisions reach an
+//! op through a mailbox in a table indexed by its engine slot; a plain start
+//! goes into a lock-free mail word, so an op starts without locking
+//! (`mailbox.rs`).
+//!
 //! The [usage guide](guide) has examples of everything here.
 
 mod batch;

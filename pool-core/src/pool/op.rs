@@ -146,15 +146,19 @@ where
             StateProj::Live {
                 id, op_box, waker, ..
             } => {
-                // Without the lock when the mail word holds nothing or a plain
-                // start, and this task's waker is the one registered.
-                match (
-                    *waker == WakerKey::of(cx.waker()),
-                    peek(&shared.words, *op_box),
-                ) {
-                    (true, Peek::Empty) => Mail::default(),
-                    (true, Peek::Start(a)) => Mail::start(a),
-                    _ => take_mail(&mut shared.lock(), *id, *op_box, cx.waker(), waker),
+                // Without the lock when this task's waker is the one registered
+                // and the mail word holds nothing or a plain start. (Another
+                // waker must be registered under the lock, and the word must
+                // then be read there too: it is not touched here.)
+                let peeked = if *waker == WakerKey::of(cx.waker()) {
+                    peek(&shared.words, *op_box)
+                } else {
+                    Peek::Locked
+                };
+                match peeked {
+                    Peek::Empty => Mail::default(),
+                    Peek::Start(a) => Mail::start(a),
+                    Peek::Locked => take_mail(&mut shared.lock(), *id, *op_box, cx.waker(), waker),
                 }
             }
             StateProj::Init { opts } => {
