@@ -437,6 +437,19 @@ impl Engine {
         self.with_controller(scope, |c, ctx| c.on_tick(ctx));
     }
 
+    /// After a controller set a class or partition limit: if it changed, blocked
+    /// lanes are re-checked and `LimitChanged` is emitted.
+    fn note_scope_limit(&mut self, scope: Scope, old: Option<u32>, new: Option<u32>) {
+        if let Some(new) = new.filter(|&n| Some(n) != old) {
+            self.recheck = true;
+            self.emit(Event::LimitChanged {
+                scope,
+                old: old.unwrap_or(0),
+                new,
+            });
+        }
+    }
+
     /// Calls a controller with a context for its scope, then applies the limit it
     /// set and schedules the wake-up it asked for.
     fn with_controller(
@@ -502,34 +515,20 @@ impl Engine {
             ControllerScope::Class(c) => {
                 let cs = &mut self.classes[c as usize];
                 cs.controller = Some(controller);
+                let old = cs.limit;
                 if let Some(l) = new_limit {
-                    if cs.limit != Some(l) {
-                        let old = cs.limit.unwrap_or(0);
-                        cs.limit = Some(l);
-                        self.recheck = true;
-                        self.emit(Event::LimitChanged {
-                            scope: pub_scope,
-                            old,
-                            new: l,
-                        });
-                    }
+                    cs.limit = Some(l);
                 }
+                self.note_scope_limit(pub_scope, old, new_limit);
             }
             ControllerScope::Partition { index, .. } => {
                 if let Some(Some(p)) = self.partitions.get_mut(index as usize) {
                     p.controller = Some(controller);
+                    let old = p.limit;
                     if let Some(l) = new_limit {
-                        if p.limit != Some(l) {
-                            let old = p.limit.unwrap_or(0);
-                            p.limit = Some(l);
-                            self.recheck = true;
-                            self.emit(Event::LimitChanged {
-                                scope: pub_scope,
-                                old,
-                                new: l,
-                            });
-                        }
+                        p.limit = Some(l);
                     }
+                    self.note_scope_limit(pub_scope, old, new_limit);
                 }
             }
         }
