@@ -1,12 +1,17 @@
-//! The engine's timers: a min-heap with lazy deletion.
+//! The engine's timers: a FIFO and a min-heap, with lazy deletion.
+//!
+//! Most timers are scheduled in time order (every attempt of a class gets the
+//! same timeout, so each new deadline is the latest), so they go to a FIFO —
+//! O(1) in and out — and only the out-of-order rest goes to the heap. Timers
+//! fire in `(at, seq)` order either way.
 //!
 //! Timers are cancelled by making them stale (the engine checks a token when one
-//! fires) instead of searching the heap. To keep memory bounded, the heap is
+//! fires) instead of searching the heap. To keep memory bounded, both are
 //! rebuilt without stale entries once they outnumber the live ones.
 
 use crate::time::Instant;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// What a timer is for. `slot` and `token` let the engine tell a live timer from a
 /// stale one (the op or attempt it named may be gone or reused).
@@ -44,6 +49,9 @@ struct Entry {
 }
 
 pub(crate) struct Timers {
+    /// Entries in increasing `(at, seq)` order.
+    fifo: VecDeque<Entry>,
+    /// Entries earlier than the FIFO's tail when scheduled.
     heap: BinaryHeap<Reverse<Entry>>,
     seq: u64,
     stale: usize,
@@ -52,6 +60,7 @@ pub(crate) struct Timers {
 impl Timers {
     pub(crate) fn new() -> Self {
         Timers {
+            fifo: VecDeque::new(),
             heap: BinaryHeap::new(),
             seq: 0,
             stale: 0,
@@ -60,23 +69,44 @@ impl Timers {
 
     pub(crate) fn schedule(&mut self, at: Instant, kind: TimerKind) {
         self.seq += 1;
-        self.heap.push(Reverse(Entry {
+        let entry = Entry {
             at,
             seq: self.seq,
             kind,
-        }));
+        };
+        // `seq` grows, so an entry not earlier than the tail sorts after it.
+        if self.fifo.back().is_none_or(|b| b.at <= at) {
+            self.fifo.push_back(entry);
+        } else {
+            self.heap.push(Reverse(entry));
+        }
+    }
+
+    fn peek(&self) -> Option<&Entry> {
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(h)) => Some(if h.0 < *f { &h.0 } else { f }),
+            (f, h) => f.or(h.map(|r| &r.0)),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(h)) if h.0 < *f => self.heap.pop().map(|r| r.0),
+            (Some(_), _) => self.fifo.pop_front(),
+            (None, _) => self.heap.pop().map(|r| r.0),
+        }
     }
 
     /// The earliest pending instant (may belong to a stale timer; waking for it is
     /// harmless).
     pub(crate) fn next_at(&self) -> Option<Instant> {
-        self.heap.peek().map(|e| e.0.at)
+        self.peek().map(|e| e.at)
     }
 
     /// Pops the earliest timer due at or before `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerKind> {
-        if self.heap.peek()?.0.at <= now {
-            self.heap.pop().map(|e| e.0.kind)
+        if self.peek()?.at <= now {
+            self.pop().map(|e| e.kind)
         } else {
             None
         }
@@ -85,11 +115,11 @@ impl Timers {
     /// Drops stale timers from the top so that `next_at` names a live one and the
     /// driver is not woken for nothing.
     pub(crate) fn prune(&mut self, is_live: impl Fn(&TimerKind) -> bool) {
-        while let Some(top) = self.heap.peek() {
-            if is_live(&top.0.kind) {
+        while let Some(top) = self.peek() {
+            if is_live(&top.kind) {
                 break;
             }
-            self.heap.pop();
+            self.pop();
             self.stale = self.stale.saturating_sub(1);
         }
     }
@@ -98,16 +128,16 @@ impl Timers {
     /// entry when the heap is compacted.
     pub(crate) fn mark_stale(&mut self, is_live: impl Fn(&TimerKind) -> bool) {
         self.stale += 1;
-        if self.stale > 64 && self.stale * 2 > self.heap.len() {
+        if self.stale > 64 && self.stale * 2 > self.len() {
+            self.fifo.retain(|e| is_live(&e.kind));
             let entries = std::mem::take(&mut self.heap).into_vec();
             self.heap = entries.into_iter().filter(|e| is_live(&e.0.kind)).collect();
             self.stale = 0;
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+    fn len(&self) -> usize {
+        self.fifo.len() + self.heap.len()
     }
 }
 
@@ -150,5 +180,26 @@ mod tests {
             t.mark_stale(|k| matches!(k, TimerKind::Deadline { slot, .. } if *slot >= 150));
         }
         assert!(t.len() <= 200 - 100, "compacted to {}", t.len());
+    }
+
+    #[test]
+    fn fifo_and_heap_interleave_in_time_order() {
+        let mut t = Timers::new();
+        let at = [10u64, 20, 15, 30, 5, 30, 25];
+        for (i, &ms) in at.iter().enumerate() {
+            t.schedule(
+                Instant::from_millis(ms),
+                TimerKind::Deadline {
+                    slot: i as u32,
+                    gen: 0,
+                },
+            );
+        }
+        let fired: Vec<u32> = std::iter::from_fn(|| match t.pop_due(Instant::from_millis(100)) {
+            Some(TimerKind::Deadline { slot, .. }) => Some(slot),
+            _ => None,
+        })
+        .collect();
+        assert_eq!(fired, [4, 0, 2, 1, 6, 3, 5]);
     }
 }

@@ -5,9 +5,11 @@
 //! calls, so run-to-run noise is small next to the target (≤ 15 s on the 2-core
 //! development machine). `cargo xtask` builds the dev profile (debug assertions,
 //! overflow checks), so unless `--here` is given the command re-runs itself as
-//! `cargo run --release` and the figure is an optimised build's, like the
-//! criterion bench's (`cargo bench -p pool-sim --bench sim`, which ends with
-//! the same timing).
+//! `cargo run --profile fleet`: a release build with fat LTO and one codegen
+//! unit (root `Cargo.toml`), so the engine's entry points inline into
+//! pool-sim's event loop as they would in any application built that way. The
+//! criterion bench (`cargo bench -p pool-sim --bench sim`) ends with the same
+//! timing in the plain `bench` profile, for comparison.
 
 use pool_sim::scenario::Scenario;
 use pool_sim::{run_with, RunOptions};
@@ -33,14 +35,14 @@ pub struct Args {
     /// Seed of every run (the runs are identical, only the wall time varies).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Time in this process even if it is a debug build (no release re-run).
+    /// Time in this process even if it is a debug build (no optimised re-run).
     #[arg(long)]
     here: bool,
 }
 
 pub fn run(a: Args) -> Result<(), String> {
     if cfg!(debug_assertions) && !a.here {
-        return in_release(&a);
+        return in_fleet_profile(&a);
     }
     let sc = Scenario::load(&a.scenario).map_err(|e| e.to_string())?;
     let opts = RunOptions {
@@ -78,17 +80,17 @@ pub fn run(a: Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `bench-fleet --here` with the same arguments from a release build.
-fn in_release(a: &Args) -> Result<(), String> {
+/// Runs `bench-fleet --here` with the same arguments from a `fleet`-profile build.
+fn in_fleet_profile(a: &Args) -> Result<(), String> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(|root| root.join("Cargo.toml"))
         .ok_or("xtask has no parent directory")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("bench-fleet: timing a release build (cargo run --release; --here to skip)");
+    eprintln!("bench-fleet: timing an optimised build (cargo run --profile fleet; --here to skip)");
     let status = Command::new(cargo)
         .arg("run")
-        .arg("--release")
+        .args(["--profile", "fleet"])
         .arg("--quiet")
         .arg("--manifest-path")
         .arg(&manifest)
@@ -102,6 +104,6 @@ fn in_release(a: &Args) -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("the release run failed ({status})"))
+        Err(format!("the optimised run failed ({status})"))
     }
 }

@@ -31,7 +31,8 @@ use rand_chacha::ChaCha8Rng;
 use state::{flags, Attempt, ClassState, Op, OpState, Partition, NEVER, NONE};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-/// The scheduling engine. See the [module docs](self).
+/// The scheduling engine: a sans-IO state machine (see `ARCHITECTURE.md` and
+/// `docs/engine.md` for the decisions it makes and why).
 pub struct Engine {
     cfg: EngineConfig,
     now: Instant,
@@ -106,6 +107,10 @@ impl Engine {
     pub fn new(cfg: EngineConfig) -> Result<Engine, ConfigError> {
         cfg.validate()?;
         let by_priority = cfg.max_queued.map(|_| BTreeSet::new());
+        let mut metrics = Metrics::new(&cfg.metrics);
+        if cfg.hedge.is_some() {
+            metrics.keep_attempt_histogram();
+        }
         let mut e = Engine {
             now: Instant::ZERO,
             ops: Slab::new(),
@@ -117,7 +122,7 @@ impl Engine {
             decisions: VecDeque::new(),
             events: Vec::new(),
             observer: None,
-            metrics: Metrics::new(&cfg.metrics),
+            metrics,
             retry: RetryPolicy::new(cfg.retry.clone()),
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             limit: cfg.limit,
@@ -594,7 +599,7 @@ impl Engine {
             )
         };
         let lane = self.lane_for(partition, class);
-        self.queue.push(lane, Entry { key, seq, slot });
+        self.queue.push(lane, priority, Entry { key, seq, slot });
         // A bytes block depends on the lane's head: a new head may fit.
         if self.queue.lanes[lane as usize].blocked == Some(crate::queue::Block::Bytes) {
             self.recheck = true;
@@ -618,7 +623,8 @@ impl Engine {
         }
         let lane = self.lane_for(partition, class);
         let ops = &self.ops;
-        self.queue.remove_lazily(lane, |e| entry_live(ops, e));
+        self.queue
+            .remove_lazily(lane, priority, |e| entry_live(ops, e));
         if self.queue.lanes[lane as usize].blocked == Some(crate::queue::Block::Bytes) {
             self.recheck = true;
         }

@@ -34,7 +34,7 @@ impl Engine {
                 continue;
             }
             self.queue.pop_top(lane);
-            if let Some(next) = self.queue.top_slot(lane) {
+            if let Some(next) = self.queue.next_slot() {
                 self.ops.prefetch(next);
             }
             if let Some(idx) = self.by_priority.as_mut() {

@@ -150,10 +150,14 @@ impl Sim {
         let nic = sc.s3.nic_gbps * 1e9 / 8.0 * sc.s3.nic_efficiency;
         let mut clients = Vec::with_capacity(sc.clients as usize);
         for c in 0..sc.clients {
-            let cfg = EngineConfig {
+            let mut cfg = EngineConfig {
                 seed: crate::rng::sub_seed(seed, Purpose::Engine, c, 0),
                 ..sc.pool.clone()
             };
+            // The simulator keeps its own latency statistics (`stats`); the
+            // engine's histograms would be recorded and never read. No decision
+            // depends on them (hedging keeps what it needs).
+            cfg.metrics.histograms = false;
             let mut engine = Engine::new(cfg).map_err(|e| SimError::Config(e.to_string()))?;
             crate::strategy::attach(sc, &mut engine)?;
             let wl_rngs = (0..wl.len() as u32)
