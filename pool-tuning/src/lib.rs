@@ -14,7 +14,7 @@
 //! | `envoy-gradient` | [`EnvoyGradient`] | controller | Envoy adaptive concurrency |
 //! | `s3db-adaptive` | [`SeedAdaptiveTuning`] | controller | s3db.js `AdaptiveTuning` (faithful port) |
 //! | `aws-adaptive` | [`AwsAdaptiveRateLimiter`] | rate gate | AWS SDK adaptive retry (CUBIC) |
-//! | `flagship` | [`Flagship`] | controller | ours: BBR-style knee search |
+//! | `flagship` | [`Flagship`] | controller | ours: online knee search (Little's law) + throttle-capacity CUBIC |
 //!
 //! All are deterministic: time comes from the engine, randomness only from the
 //! engine's seeded RNG, floating-point transcendental maths from `libm`, and no

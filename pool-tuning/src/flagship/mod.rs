@@ -1,73 +1,75 @@
-//! `Flagship`: opspool's own controller — a BBR-style knee search on delivered
-//! work versus concurrency, with size-normalised latency and a throttle-aware
-//! decrease. First version; its parameters ([`FlagshipParams`]) are meant to be
-//! tuned against the simulator's scenario library.
+//! `Flagship`: opspool's own controller — an online knee search on delivered
+//! work versus concurrency, with a throttle response that measures the
+//! server's capacity (Little's law on successes) and probes back CUBIC-style.
 //!
-//! # Model
-//! Little's law: in-flight = throughput × latency. Below the knee of the
-//! throughput/concurrency curve, more concurrency buys throughput at constant
-//! latency; past it, only latency (bandwidth sharing) or 503s (request-rate
-//! throttling). The knee is `bdp = max_rate × min_latency` (BBR's
-//! bandwidth-delay product), so the controller estimates both and sets
-//! `limit ≈ gain × bdp`.
-//!
-//! * **Size-normalised work.** S3 ops differ wildly in size, and a 16 MiB GET is
-//!   slow because it is big, not because the server is congested (the seed's
-//!   flaw, F35; Envoy #42243). Each completed op counts as
-//!   `cost = 1 + bytes / size_ref_bytes` work units (default 1 MiB: about the
-//!   bytes one connection moves in one first-byte latency), and its latency is
-//!   divided by its cost. Then `in-flight ≈ rate(units/s) × latency(s/unit)`
-//!   holds whatever the size mix, and for small ops it reduces to ops/s × s.
+//! # Measurements
 //! * **Rounds.** A round ends when an op that started after the round began
-//!   completes (one "round trip"), with at least `min_round_samples`
-//!   completions and `min_round_ms`. Per round: delivery rate = units / round
-//!   time, latency = mean normalised latency. Throttled, failed and cancelled
-//!   attempts deliver nothing.
-//! * **Filters.** `max_rate` = max over the last `rate_window_rounds` rounds;
-//!   `min_latency` = min over the last `latency_window_ms`. A round is
-//!   *app-limited* when, at some completion in it, the engine's queue was
-//!   empty and fewer attempts than the limit were in flight; its rate only
-//!   counts if it raises the max, and it never grows the limit. (The queue is
-//!   engine-wide, so a per-partition flagship sees other partitions' backlog.)
+//!   completes, with at least `min_round_samples` answers (successes and
+//!   throttles), `min_round_ms`, and at least the round's mean answer latency
+//!   (so the in-flight ops turn over once: shorter windows measure noise).
+//!   Per round: the *level* (mean in-flight count when its answers started),
+//!   the *delivery rate* (work units per second), successful ops per second
+//!   and the throttled share.
+//! * **Size-normalised work.** An op delivers `1 + bytes / size_ref_bytes`
+//!   units, so a 16 MiB GET counts for its bytes and a HEAD for its request
+//!   (seed flaw F35: large objects must not look like congestion).
+//! * **Settled rounds.** Right after the limit moved by more than 10 %, or
+//!   after an app-limited round, a round's rate lags its level (its ops
+//!   started at another level), so such a round is not a measurement: startup
+//!   and cruise hold the limit for it and measure the next one. A round whose
+//!   level is below 0.8× the limit is still filling up and is not recorded
+//!   in the knee table either (a false knee there once capped the limit for
+//!   good after a latency shift).
+//! * **App-limited** rounds (at some completion the queue was empty and fewer
+//!   attempts than the limit were in flight) say nothing about capacity: they
+//!   never grow the limit, and trim it to twice the peak in-flight count.
 //!
-//! # Phases
-//! * **Startup**: the limit grows × `startup_growth` per round while the rate
-//!   grows by ≥ `startup_full_growth` (exit after `startup_exit_rounds` rounds
-//!   without), or until a round's latency exceeds `startup_max_latency_ratio` ×
-//!   the minimum (past the bandwidth knee), or the first throttle.
-//! * **Cruise**: a cycle of `cycle_rounds` rounds: one at `probe_up_gain`
-//!   (at least one more slot than the knee; look for more throughput: if it exists, `max_rate` rises and so does the
-//!   limit next cycle — the knee search), one at `probe_down_gain` (drain the
-//!   queue the probe made, and let the latency minimum refresh), the rest at
-//!   `cruise_gain`. The cycle starts at a random cruise round (the engine's
-//!   RNG) so a fleet of clients does not probe in lock-step.
-//! * **Probe-RTT**: when no round came within `probe_rtt_slack` of the latency
-//!   minimum for `probe_rtt_interval_ms` (a standing queue may be inflating
-//!   every sample), the limit drops to `probe_rtt_gain × bdp` for at least
-//!   `probe_rtt_ms` and one round.
-//! * The limit never more than doubles in one round.
+//! # The knee ([`KneeTable`])
+//! Each settled, saturated, unthrottled round records `(level, rate)`. The
+//! knee is the smallest level whose rate is within `knee_tolerance` of the
+//! best, once a level ≥ 1.4× higher ([`KNEE_SPAN`]) was measured — the
+//! study's own oracle, run online. The limit stays ≤ `cruise_gain × knee`;
+//! every round at or above the knee that buys no more than the plateau keeps
+//! the knee fresh, so it does not age out while the limit sits above it. No latency floor is
+//! involved: S3 latency is lognormal, so a minimum of noisy samples sinks a
+//! BDP estimate (the first flagship's failure), and a floor measured before a
+//! slowdown starves the limit after it. While delivery grows with concurrency
+//! (latency-bound work) there is no knee.
+//!
+//! # Growth
+//! * **Startup**: × `startup_growth` per settled saturated round, ending when
+//!   a settled round's rate grew less than `startup_full_growth` per
+//!   `startup_growth` of level over the last one (`full^(log(ratio)/log(growth))`
+//!   for the level ratio really stepped: the bandwidth knee), or at the first
+//!   throttle. A step whose rate grew less than `startup_linearity ×` its
+//!   level ratio (the knee is near) is followed by a step of only the knee
+//!   span, so the round that proves the knee overshoots it by 1.4×, not 2×. It aims no
+//!   higher than `startup_max_rate` successful ops/s (Little's law:
+//!   `level × max_rate / ops_rate`) and ends there: S3 documents 5,500 GET/s
+//!   per prefix, and past it a token bucket's burst hides the overload for a
+//!   second, so a doubling search would overshoot into a 503 storm.
+//! * **Cruise**: `limit × (1 + growth_per_s)^dt` per settled saturated round
+//!   of `dt` seconds, or after a throttle (below) the CUBIC curve if higher.
 //!
 //! # Throttles and timeouts
-//! A `Throttled` (503 SlowDown) or `TimedOut` attempt is congestion that
-//! latency cannot show (S3 throttles on request *rate*). The ceiling becomes
-//! `throttle_beta × limit` and the limit drops to the lower of that and
-//! `cruise_gain × bdp` (the knee measured so far: while everything sent is
-//! throttled no round can end, so the controller does not wait for one); no
-//! further cut for `max(cooldown_ms, one round)` (a burst of 503s from requests
-//! already sent is one event). Only a throttle, not a timeout (which may be a
-//! lost request), sets the throttle mark below. The ceiling then grows by `ceiling_growth` per clean round, but
-//! for `throttle_memory_ms` it stays under `throttle_mark ×` the limit that was
-//! throttled, so the controller settles just below the rate limit instead of
-//! oscillating into it; afterwards it probes past it (S3 may have split the
-//! prefix and raised the limit). The ceiling disappears once it passes
-//! `max_limit`.
+//! A 503 is congestion that latency cannot show (S3 throttles on request
+//! rate, and a token bucket's burst hides it at first). At the first 503 the
+//! limit drops to `throttle_beta ×` itself (once per cooldown). At the end of
+//! a round with throttles, Little's law gives the slots that carried
+//! successes, `w = level × ok / (ok + throttled)`: the capacity. The limit
+//! drops to `throttle_margin × w`, then regrows on
+//! `w × (1 + cubic_c × (t − k)³)`, `k = ∛((1 − throttle_margin) / cubic_c)`
+//! (`t`: seconds since): flat near `w`, where the throttle was, then faster,
+//! so a raised limit (a partition split) is found in seconds. `w` is forgotten
+//! after `throttle_memory_ms`. A timeout cuts by `timeout_beta` (once per
+//! cooldown) and leaves no memory: it may be one lost request.
 //!
-//! Deterministic: only the engine's time and RNG are used; no clock, no maps.
+//! Deterministic: only the engine's time is used; no clock, no maps.
 
-mod filters;
+mod knee;
 mod params;
 
-pub use filters::{MaxByRound, MinByTime};
+pub use knee::{KneeTable, KNEE_SPAN};
 pub use params::FlagshipParams;
 
 use crate::env::{controller_via_tuner, Env, Tuner};
@@ -76,22 +78,38 @@ use core::time::Duration;
 use pool_core::{AttemptSample, Instant, SampleOutcome};
 
 /// The controller's phase.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Exponential growth to find the knee.
     Startup,
-    /// Probing cycle; the index of the current round in it.
-    Cruise(u32),
-    /// Low limit to re-measure the minimum latency, until at least this time.
-    ProbeRtt(Instant),
+    /// Steady state: knee cap, slow growth, throttle response.
+    Cruise,
+}
+
+/// What one round measured (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundStats {
+    /// Mean in-flight count at the start of its answers.
+    pub level: f64,
+    /// Work units delivered per second.
+    pub rate: f64,
+    /// Successful ops per second.
+    pub ops_rate: f64,
+    /// Throttled share of its answers.
+    pub throttled: f64,
+    /// Whether it was app-limited.
+    pub app_limited: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Round {
     start: Instant,
     units: f64,
-    count: u32,
+    ok: u32,
+    throttled: u32,
+    level_sum: f64,
     latency_sum: f64,
+    peak: u32,
     app_limited: bool,
 }
 
@@ -100,10 +118,16 @@ impl Round {
         Round {
             start,
             units: 0.0,
-            count: 0,
+            ok: 0,
+            throttled: 0,
+            level_sum: 0.0,
             latency_sum: 0.0,
+            peak: 0,
             app_limited: false,
         }
+    }
+    fn answers(&self) -> u32 {
+        self.ok + self.throttled
     }
 }
 
@@ -114,16 +138,16 @@ pub struct Flagship {
     limit: f64,
     phase: Phase,
     round: Option<Round>,
-    round_no: u64,
-    rate: MaxByRound,
-    latency: MinByTime,
-    full_rate: f64,
-    stalled_rounds: u32,
-    ceiling: Option<f64>,
-    /// (ceiling cap, until when) after a throttle.
-    throttle_level: Option<(f64, Instant)>,
+    last: Option<RoundStats>,
+    /// The last settled startup round's `(level, delivery rate)`.
+    prev: Option<(f64, f64)>,
+    /// Whether the limit moved by more than 10 % at the last round's end
+    /// (the next round is then a transient, not a measurement).
+    moved: bool,
+    knee: KneeTable,
+    /// Capacity `w` (slots) measured at the last throttle, and when.
+    capacity: Option<(f64, Instant)>,
     cooldown_until: Instant,
-    last_refresh: Option<Instant>,
     last_round_len: Duration,
 }
 
@@ -134,15 +158,12 @@ impl Flagship {
             limit: f64::from(p.initial_limit.max(1)),
             phase: Phase::Startup,
             round: None,
-            round_no: 0,
-            rate: MaxByRound::new(p.rate_window_rounds),
-            latency: MinByTime::new(Duration::from_millis(p.latency_window_ms)),
-            full_rate: 0.0,
-            stalled_rounds: 0,
-            ceiling: None,
-            throttle_level: None,
+            last: None,
+            prev: None,
+            moved: true,
+            knee: KneeTable::new(Duration::from_millis(p.knee_window_ms), p.knee_tolerance),
+            capacity: None,
             cooldown_until: Instant::ZERO,
-            last_refresh: None,
             last_round_len: Duration::ZERO,
             p,
         }
@@ -156,21 +177,17 @@ impl Flagship {
     pub fn limit(&self) -> f64 {
         self.limit
     }
-    /// Max delivery rate, work units per second.
-    pub fn max_rate(&self) -> Option<f64> {
-        self.rate.get()
+    /// The last round's measurements.
+    pub fn last_round(&self) -> Option<RoundStats> {
+        self.last
     }
-    /// Min normalised latency, seconds per work unit.
-    pub fn min_latency(&self) -> Option<f64> {
-        self.latency.get()
+    /// The knee level as of `now`, if one was found.
+    pub fn knee(&self, now: Instant) -> Option<f64> {
+        self.knee.knee(now)
     }
-    /// The estimated knee, `max_rate × min_latency`.
-    pub fn bdp(&self) -> Option<f64> {
-        Some(self.rate.get()? * self.latency.get()?)
-    }
-    /// The ceiling left by the last throttle, if any.
-    pub fn ceiling(&self) -> Option<f64> {
-        self.ceiling
+    /// The capacity (slots) measured at the last throttle, and when.
+    pub fn capacity(&self) -> Option<(f64, Instant)> {
+        self.capacity
     }
 
     /// Work units of an op of `bytes` bytes.
@@ -182,139 +199,149 @@ impl Flagship {
         }
     }
 
-    fn delivered(&mut self, env: &mut dyn Env, s: &AttemptSample) {
+    /// The CUBIC regrowth target `t` seconds after a throttle measured `w`.
+    pub fn cubic_target(&self, w: f64, t: f64) -> f64 {
+        let k = libm::cbrt((1.0 - self.p.throttle_margin) / self.p.cubic_c);
+        w * (1.0 + self.p.cubic_c * libm::pow(t - k, 3.0))
+    }
+
+    fn answer(&mut self, env: &mut dyn Env, s: &AttemptSample, throttled: bool) {
         let now = env.now();
+        let level = inflight(env, s);
+        let app_limited = env.queued() == 0 && level < trunc_u32(self.limit);
         let cost = self.cost(s.bytes);
-        let app_limited = env.queued() == 0 && inflight(env, s) < trunc_u32(self.limit);
+        let latency = s.latency().as_secs_f64();
         let r = self.round.get_or_insert_with(|| Round::new(s.started_at));
-        r.units += cost;
-        r.count += 1;
-        r.latency_sum += s.latency().as_secs_f64() / cost;
+        if throttled {
+            r.throttled += 1;
+        } else {
+            r.ok += 1;
+            r.units += cost;
+        }
+        r.level_sum += f64::from(level);
+        r.latency_sum += latency;
+        r.peak = r.peak.max(level);
         r.app_limited |= app_limited;
+        // At least one mean latency long, so each round sees the in-flight
+        // ops turn over once: shorter windows measure noise, not rate.
+        let len = now - r.start;
         let ends = s.started_at >= r.start
-            && r.count >= self.p.min_round_samples
-            && now - r.start >= Duration::from_millis(self.p.min_round_ms);
+            && r.answers() >= self.p.min_round_samples
+            && len >= Duration::from_millis(self.p.min_round_ms)
+            && len.as_secs_f64() >= r.latency_sum / f64::from(r.answers());
         if ends {
-            let r = *r;
-            self.end_round(env, r);
+            let done = *r;
+            self.round = Some(Round::new(now));
+            self.end_round(env, done);
         }
     }
 
     fn end_round(&mut self, env: &mut dyn Env, r: Round) {
         let now = env.now();
         let len = (now - r.start).max(Duration::from_nanos(1));
-        let rate = r.units / len.as_secs_f64();
-        let latency = r.latency_sum / f64::from(r.count.max(1));
-        self.round_no += 1;
+        let dt = len.as_secs_f64();
+        let n = f64::from(r.answers().max(1));
+        let stats = RoundStats {
+            level: r.level_sum / n,
+            rate: r.units / dt,
+            ops_rate: f64::from(r.ok) / dt,
+            throttled: f64::from(r.throttled) / n,
+            app_limited: r.app_limited,
+        };
+        self.last = Some(stats);
         self.last_round_len = len;
-        if !r.app_limited || self.rate.get().is_none_or(|m| rate > m) {
-            self.rate.push(self.round_no, rate);
+        let mut l = self.limit;
+        if r.throttled > 0 {
+            // Little's law on successes: the slots the server actually served.
+            let w = stats.level * (1.0 - stats.throttled);
+            self.capacity = Some((w, now));
+            l = l.min(w * self.p.throttle_margin);
+            self.phase = Phase::Cruise;
+        } else if r.app_limited {
+            l = l.min(f64::from(r.peak) * 2.0);
         } else {
-            self.rate.expire(self.round_no);
+            // Only settled rounds at the limit measure it: a level well below
+            // it is still filling up (its ops started lower).
+            if !self.moved && stats.level >= 0.8 * self.limit {
+                self.knee.record(stats.level, stats.rate, now);
+            }
+            l = match self.phase {
+                Phase::Startup => self.startup(l, &stats),
+                Phase::Cruise => self.cruise(l, dt, now),
+            };
         }
-        // "Refreshed" is judged against the minimum as it was before this round,
-        // so a minimum that is about to expire is re-measured in probe-RTT
-        // rather than silently replaced by an inflated value.
-        let prev_min = self.latency.get();
-        self.latency.push(now, latency);
-        let min_lat = self.latency.get().unwrap_or(latency);
-        if prev_min.is_none_or(|m| latency <= m * (1.0 + self.p.probe_rtt_slack)) {
-            self.last_refresh = Some(now);
+        if let Some(k) = self.knee(now) {
+            l = l.min(k * self.p.cruise_gain);
         }
-        self.advance_phase(env, r.app_limited, latency, min_lat);
-        self.grow_ceiling(now);
-        self.round = Some(Round::new(now));
-        let target = self.target(r.app_limited);
-        self.apply(env, target);
+        // After an app-limited round the next one's ops started at a lower
+        // level: a transient like a limit move.
+        self.moved = (l - self.limit).abs() > 0.1 * self.limit || r.app_limited;
+        self.apply(env, l);
     }
 
-    fn advance_phase(&mut self, env: &mut dyn Env, app_limited: bool, latency: f64, min: f64) {
-        let now = env.now();
-        match self.phase {
-            Phase::Startup => {
-                let max = self.rate.get().unwrap_or(0.0);
-                if max >= self.full_rate * self.p.startup_full_growth {
-                    self.full_rate = max;
-                    self.stalled_rounds = 0;
-                } else if !app_limited {
-                    self.stalled_rounds += 1;
-                }
-                if self.stalled_rounds >= self.p.startup_exit_rounds
-                    || latency > min * self.p.startup_max_latency_ratio
-                {
-                    self.enter_cruise(env);
-                }
-            }
-            Phase::Cruise(i) => self.phase = Phase::Cruise((i + 1) % self.p.cycle_rounds),
-            Phase::ProbeRtt(until) => {
-                if now >= until {
-                    self.last_refresh = Some(now);
-                    self.enter_cruise(env);
-                }
-            }
+    fn startup(&mut self, l: f64, s: &RoundStats) -> f64 {
+        if self.moved {
+            // Right after a jump a round's rate lags its level: measure the
+            // next, settled round instead.
+            return l;
         }
-        let stale = self
-            .last_refresh
-            .is_some_and(|t| now - t > Duration::from_millis(self.p.probe_rtt_interval_ms));
-        if stale && !matches!(self.phase, Phase::ProbeRtt(_)) {
-            let hold = Duration::from_millis(self.p.probe_rtt_ms).max(self.last_round_len);
-            self.phase = Phase::ProbeRtt(now + hold);
+        let prev = self.prev.replace((s.level, s.rate));
+        // Full growth is `startup_full_growth` per `startup_growth` of level,
+        // scaled to the level growth this step really made (a shorter step
+        // must not read as a stall).
+        let stalled = prev.is_some_and(|(lv, r)| {
+            let steps = libm::log(s.level / lv) / libm::log(self.p.startup_growth);
+            s.level > lv && s.rate < r * libm::pow(self.p.startup_full_growth, steps)
+        });
+        if stalled {
+            self.phase = Phase::Cruise;
+            return l;
         }
-    }
-
-    fn enter_cruise(&mut self, env: &mut dyn Env) {
-        let n = self.p.cycle_rounds;
-        // Start on a random cruise round (never on the probe), as BBR does.
-        let i = if n > 2 {
-            2 + (env.random_u64() % u64::from(n - 2)) as u32
+        // Delivery that grew less than in proportion to the level says a
+        // bandwidth knee is near: the next step is only as large as the
+        // knee proof needs, so proving it overshoots it by less.
+        let linear = prev.is_none_or(|(lv, r)| {
+            s.level <= lv || (s.rate / r) >= self.p.startup_linearity * (s.level / lv)
+        });
+        let growth = if linear {
+            self.p.startup_growth
         } else {
-            1
+            self.p.startup_growth.min(KNEE_SPAN)
         };
-        self.phase = Phase::Cruise(i);
+        // Little's law: the level that would carry `startup_max_rate` ops/s.
+        let to_rate = if s.ops_rate > 0.0 {
+            s.level * self.p.startup_max_rate / s.ops_rate
+        } else {
+            f64::INFINITY
+        };
+        let next = l * growth;
+        if to_rate >= next {
+            return next;
+        }
+        if to_rate < l * 1.1 {
+            self.phase = Phase::Cruise;
+            return l;
+        }
+        to_rate
     }
 
-    fn grow_ceiling(&mut self, now: Instant) {
-        let Some(c) = self.ceiling else { return };
-        if now < self.cooldown_until {
-            return;
+    fn cruise(&mut self, l: f64, dt: f64, now: Instant) -> f64 {
+        if self.moved {
+            // Measure the level just reached before moving on.
+            return l;
         }
-        let mut next = c * (1.0 + self.p.ceiling_growth);
-        if let Some((cap, until)) = self.throttle_level {
-            if now < until {
-                next = next.min(cap.max(c));
-            } else {
-                self.throttle_level = None;
+        let steady = l * libm::pow(1.0 + self.p.growth_per_s, dt);
+        let memory = Duration::from_millis(self.p.throttle_memory_ms);
+        match self.capacity {
+            Some((w, at)) if now - at <= memory => {
+                let cubic = self.cubic_target(w, (now - at).as_secs_f64());
+                steady.max(cubic.min(l * 2.0))
+            }
+            _ => {
+                self.capacity = None;
+                steady
             }
         }
-        self.ceiling = (next < f64::from(self.p.max_limit)).then_some(next);
-    }
-
-    /// The limit this round's end asks for, before bounds.
-    fn target(&self, app_limited: bool) -> f64 {
-        let l = self.limit;
-        let bdp = self.bdp();
-        let mut t = match self.phase {
-            Phase::Startup => l * self.p.startup_growth,
-            Phase::Cruise(i) => {
-                match (i, bdp) {
-                    (_, None) => l,
-                    // A probe asks for at least one more slot, or a knee of 1-3
-                    // ops could never be probed past (1 × 1.3 rounds to 1).
-                    (0, Some(b)) => (b * self.p.probe_up_gain).max(b + 1.0),
-                    (1, Some(b)) => b * self.p.probe_down_gain,
-                    (_, Some(b)) => b * self.p.cruise_gain,
-                }
-            }
-            Phase::ProbeRtt(_) => bdp.map_or(l, |b| b * self.p.probe_rtt_gain).min(l),
-        };
-        if app_limited {
-            t = t.min(l);
-        }
-        t = t.min(l * 2.0);
-        if let Some(c) = self.ceiling {
-            t = t.min(c);
-        }
-        t
     }
 
     fn apply(&mut self, env: &mut dyn Env, target: f64) {
@@ -329,33 +356,17 @@ impl Flagship {
         env.set_limit(l);
     }
 
-    fn congestion(&mut self, env: &mut dyn Env, throttle: bool) {
+    /// A throttle or timeout: cut at once, at most once per cooldown.
+    fn cut(&mut self, env: &mut dyn Env, beta: f64) {
         let now = env.now();
         if now < self.cooldown_until {
             return;
         }
-        let cut = self.limit * self.p.throttle_beta;
-        self.ceiling = Some(cut);
-        if throttle {
-            // A timeout may be a lost request; only a throttle marks a level.
-            self.throttle_level = Some((
-                self.limit * self.p.throttle_mark,
-                now + Duration::from_millis(self.p.throttle_memory_ms),
-            ));
-        }
         let cooldown = Duration::from_millis(self.p.cooldown_ms).max(self.last_round_len);
         self.cooldown_until = now + cooldown;
-        if self.phase == Phase::Startup {
-            self.enter_cruise(env);
-        }
-        // Go straight to the knee when it is below the cut: while everything
-        // sent is throttled no round can end, so waiting for one would keep
-        // the overload going (startup overshoots by up to 2×).
-        let target = self.bdp().map_or(cut, |b| {
-            cut.min(b * self.p.cruise_gain)
-                .max(f64::from(self.p.min_limit))
-        });
-        self.apply(env, target);
+        self.phase = Phase::Cruise;
+        let l = self.limit * beta;
+        self.apply(env, l);
     }
 }
 
@@ -374,9 +385,12 @@ impl Tuner for Flagship {
     }
     fn sample(&mut self, env: &mut dyn Env, s: &AttemptSample) {
         match s.outcome {
-            SampleOutcome::Throttled => self.congestion(env, true),
-            SampleOutcome::TimedOut => self.congestion(env, false),
-            SampleOutcome::Success | SampleOutcome::Permanent => self.delivered(env, s),
+            SampleOutcome::Throttled => {
+                self.cut(env, self.p.throttle_beta);
+                self.answer(env, s, true);
+            }
+            SampleOutcome::TimedOut => self.cut(env, self.p.timeout_beta),
+            SampleOutcome::Success | SampleOutcome::Permanent => self.answer(env, s, false),
             SampleOutcome::Transient | SampleOutcome::Cancelled => {}
         }
     }

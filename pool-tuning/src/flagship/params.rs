@@ -1,12 +1,9 @@
-//! [`FlagshipParams`]: every knob of the flagship, with first-version defaults
-//! (to be tuned against the simulator's scenario library). The strategy study
-//! found better values (`docs/flagship.md`); they are not the defaults yet
-//! because `tests/flagship.rs` builds its cases on these.
+//! [`FlagshipParams`]: every knob of the flagship. The defaults are the values
+//! the strategy study selected (`docs/flagship.md` has the evidence).
 
 use serde::{Deserialize, Serialize};
 
-/// Flagship parameters. Times in ms, gains are multipliers of the estimated
-/// knee (`bdp = max_rate × min_latency`).
+/// Flagship parameters. Times in ms; rates per second.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlagshipParams {
@@ -16,84 +13,77 @@ pub struct FlagshipParams {
     pub min_limit: u32,
     /// Upper bound.
     pub max_limit: u32,
-    /// Size normalisation: an op costs `1 + bytes / size_ref_bytes` work units,
-    /// and its latency is divided by that cost (0 turns normalisation off).
+    /// Size normalisation: an op delivers `1 + bytes / size_ref_bytes` work
+    /// units (0 turns normalisation off: every op is one unit).
     pub size_ref_bytes: u64,
     /// Completions a measurement round needs before it can end.
     pub min_round_samples: u32,
     /// Shortest round, ms.
     pub min_round_ms: u64,
-    /// Rounds the delivery-rate maximum is kept.
-    pub rate_window_rounds: u32,
-    /// Time the minimum latency is kept, ms.
-    pub latency_window_ms: u64,
-    /// Startup: limit multiplier per round while the rate keeps growing.
+    /// Startup: limit multiplier per round while the delivery rate keeps up.
     pub startup_growth: f64,
-    /// Startup ends when the rate has not grown by `startup_full_growth` for
-    /// this many rounds.
-    pub startup_exit_rounds: u32,
-    /// The growth that counts as "still growing" in startup.
+    /// Startup ends when a round's delivery rate grew by less than this factor
+    /// over the previous round's (more concurrency stopped paying).
     pub startup_full_growth: f64,
-    /// Startup also ends when a round's latency exceeds the minimum by this ratio.
-    pub startup_max_latency_ratio: f64,
-    /// Steady-state gain on the knee.
+    /// Startup grows by `startup_growth` only while a settled round's delivery
+    /// rate grew at least this share of in proportion to its level (latency-
+    /// bound work); otherwise a bandwidth knee is near and it grows by the
+    /// knee span (1.4×), the smallest step that can prove the knee.
+    pub startup_linearity: f64,
+    /// Startup also ends once successful ops per second reach this rate (S3's
+    /// documented per-prefix GET rate): beyond it a throttle bucket's burst can
+    /// hide the overload for a second, so growth slows to `growth_per_s`.
+    pub startup_max_rate: f64,
+    /// Cruise: relative growth of the limit per second of saturated rounds.
+    pub growth_per_s: f64,
+    /// Relative delivery-rate tolerance of the knee: the knee is the smallest
+    /// concurrency level within this share of the best rate.
+    pub knee_tolerance: f64,
+    /// The limit stays at most `cruise_gain ×` the knee level (once a higher
+    /// level showed no more delivery).
     pub cruise_gain: f64,
-    /// Gain of the probe-up round of each cycle.
-    pub probe_up_gain: f64,
-    /// Gain of the drain round after a probe.
-    pub probe_down_gain: f64,
-    /// Rounds in one probing cycle (probe up, drain, then cruise).
-    pub cycle_rounds: u32,
-    /// Enter probe-RTT when no round came within `probe_rtt_slack` of the
-    /// minimum latency for this long, ms.
-    pub probe_rtt_interval_ms: u64,
-    /// Gain during probe-RTT.
-    pub probe_rtt_gain: f64,
-    /// Shortest probe-RTT phase, ms.
-    pub probe_rtt_ms: u64,
-    /// A round within `(1 + slack) × min latency` refreshes the minimum.
-    pub probe_rtt_slack: f64,
-    /// Multiplier on the limit at a throttle or timeout.
+    /// How long a level's delivery-rate measurement is trusted, ms.
+    pub knee_window_ms: u64,
+    /// At a throttle the limit drops at once to `throttle_beta ×` itself (then
+    /// the round's end sets it from the measured success share).
     pub throttle_beta: f64,
-    /// No second decrease within this time, ms (at least one round).
-    pub cooldown_ms: u64,
-    /// Growth of the throttle ceiling per clean round.
-    pub ceiling_growth: f64,
-    /// After a throttle, the ceiling stays below `throttle_mark × limit at the
-    /// throttle` for `throttle_memory_ms`, then probes past it.
-    pub throttle_mark: f64,
-    /// How long a throttle's level is remembered, ms.
+    /// After a throttled round the limit is `throttle_margin ×` the slots that
+    /// carried successes (Little's law on the measured capacity).
+    pub throttle_margin: f64,
+    /// Regrowth after a throttle, CUBIC-style relative to that capacity `w`:
+    /// `w × (1 + cubic_c × (t − k)³)` with `t` in seconds since the throttle.
+    pub cubic_c: f64,
+    /// How long a throttle's capacity is remembered, ms.
     pub throttle_memory_ms: u64,
+    /// Multiplier on the limit at a timeout (an attempt the engine gave up on).
+    pub timeout_beta: f64,
+    /// No second cut within this time, ms (at least one round).
+    pub cooldown_ms: u64,
 }
 
 impl Default for FlagshipParams {
     fn default() -> Self {
         FlagshipParams {
-            initial_limit: 8,
+            initial_limit: 16,
             min_limit: 1,
             max_limit: 1_000,
             size_ref_bytes: 1 << 20,
-            min_round_samples: 4,
+            min_round_samples: 16,
             min_round_ms: 10,
-            rate_window_rounds: 10,
-            latency_window_ms: 10_000,
             startup_growth: 2.0,
-            startup_exit_rounds: 2,
-            startup_full_growth: 1.25,
-            startup_max_latency_ratio: 1.5,
-            cruise_gain: 1.1,
-            probe_up_gain: 1.3,
-            probe_down_gain: 0.85,
-            cycle_rounds: 8,
-            probe_rtt_interval_ms: 10_000,
-            probe_rtt_gain: 0.5,
-            probe_rtt_ms: 200,
-            probe_rtt_slack: 0.1,
-            throttle_beta: 0.8,
-            cooldown_ms: 100,
-            ceiling_growth: 0.02,
-            throttle_mark: 0.95,
+            startup_full_growth: 1.5,
+            startup_linearity: 0.9,
+            startup_max_rate: 5_500.0,
+            growth_per_s: 0.35,
+            knee_tolerance: 0.15,
+            cruise_gain: 1.5,
+            knee_window_ms: 5_000,
+            throttle_beta: 0.9,
+            throttle_margin: 0.95,
+            cubic_c: 0.4,
             throttle_memory_ms: 30_000,
+            timeout_beta: 0.9,
+            cooldown_ms: 100,
         }
     }
 }
@@ -113,43 +103,40 @@ impl FlagshipParams {
         let positive = [
             ("startup_growth", self.startup_growth),
             ("startup_full_growth", self.startup_full_growth),
-            ("startup_max_latency_ratio", self.startup_max_latency_ratio),
+            ("startup_max_rate", self.startup_max_rate),
             ("cruise_gain", self.cruise_gain),
-            ("probe_up_gain", self.probe_up_gain),
-            ("probe_down_gain", self.probe_down_gain),
-            ("probe_rtt_gain", self.probe_rtt_gain),
-            ("throttle_mark", self.throttle_mark),
+            ("cubic_c", self.cubic_c),
         ];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!("{name} must be a finite number > 0 (got {v})"));
             }
         }
-        if self.startup_growth < 1.0 {
-            return Err("startup_growth must be >= 1".into());
-        }
-        if !(self.throttle_beta > 0.0 && self.throttle_beta < 1.0) {
-            return Err(format!(
-                "throttle_beta must be in (0, 1) (got {})",
-                self.throttle_beta
-            ));
+        if self.startup_growth < 1.0 || self.cruise_gain < 1.0 {
+            return Err("startup_growth and cruise_gain must be >= 1".into());
         }
         for (name, v) in [
-            ("ceiling_growth", self.ceiling_growth),
-            ("probe_rtt_slack", self.probe_rtt_slack),
+            ("throttle_beta", self.throttle_beta),
+            ("throttle_margin", self.throttle_margin),
+            ("timeout_beta", self.timeout_beta),
+            ("knee_tolerance", self.knee_tolerance),
+            ("startup_linearity", self.startup_linearity),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("{name} must be a finite number >= 0 (got {v})"));
+            if !(v > 0.0 && v < 1.0) {
+                return Err(format!("{name} must be in (0, 1) (got {v})"));
             }
         }
-        if self.cycle_rounds < 2 {
-            return Err("cycle_rounds must be >= 2 (probe up, then drain)".into());
+        if !(self.growth_per_s.is_finite() && self.growth_per_s >= 0.0) {
+            return Err(format!(
+                "growth_per_s must be a finite number >= 0 (got {})",
+                self.growth_per_s
+            ));
         }
-        if self.min_round_samples == 0 || self.rate_window_rounds == 0 {
-            return Err("min_round_samples and rate_window_rounds must be >= 1".into());
+        if self.min_round_samples == 0 {
+            return Err("min_round_samples must be >= 1".into());
         }
-        if self.latency_window_ms == 0 {
-            return Err("latency_window_ms must be > 0".into());
+        if self.knee_window_ms == 0 {
+            return Err("knee_window_ms must be > 0".into());
         }
         Ok(())
     }
