@@ -91,10 +91,18 @@ impl Client {
     /// A client for `config` running its calls through `pool` (which it shares
     /// with every other clone of that pool). The SDK's HTTP client keeps as
     /// many idle connections as the pool's upper limit bound allows (capped
-    /// at 1,024).
+    /// at 1,024). A [`Config::strategy`] is attached to `pool`, replacing the
+    /// strategies it had in the same slots (so with a shared pool, name it in
+    /// one client's config only).
     pub fn new(config: &Config, pool: Pool) -> Result<Client, ConfigError> {
+        let tuning = config.tuning()?;
         let (_, max) = pool.limit_bounds();
         let sdk = config.build_sdk_client((max as usize).min(1024))?;
+        if let Some(t) = tuning {
+            // Already validated by `tuning()`: this cannot fail.
+            t.apply_pool(&pool)
+                .map_err(|e| ConfigError(format!("strategy: {e}")))?;
+        }
         Ok(Client::assemble(sdk, pool, config.settings.clone()))
     }
 

@@ -9,6 +9,7 @@ use aws_sdk_s3::config::{
 };
 use core::fmt;
 use core::time::Duration;
+use pool_tuning::TuningConfig;
 
 /// A secret string (secret key, session token): its `Debug` prints nothing of
 /// it, and it is never logged.
@@ -153,6 +154,12 @@ pub struct Config {
     pub connect_timeout: Option<Duration>,
     /// Partitions, transfer sizes, default priority and timeouts.
     pub settings: Settings,
+    /// The pool's adaptive strategy by name, attached by
+    /// [`Client::new`](crate::Client::new): any `pool-tuning` spec or tuning config in its
+    /// compact form, e.g. `"aimd(initial_limit=16, max_limit=256)"`,
+    /// `"vegas"`, `"flagship + aws-adaptive@partition"`. `None`: the pool is
+    /// left as it is.
+    pub strategy: Option<String>,
 }
 
 impl Config {
@@ -165,6 +172,7 @@ impl Config {
             credentials: CredentialsSource::Environment,
             connect_timeout: Some(Duration::from_millis(3_100)),
             settings: Settings::default(),
+            strategy: None,
         }
     }
     /// With this endpoint.
@@ -186,6 +194,24 @@ impl Config {
     pub fn settings(mut self, s: Settings) -> Self {
         self.settings = s;
         self
+    }
+
+    /// With the pool's strategy chosen by name (see [`Config::strategy`]).
+    pub fn strategy(mut self, spec: impl Into<String>) -> Self {
+        self.strategy = Some(spec.into());
+        self
+    }
+
+    /// The parsed and validated [`Config::strategy`]; the error names the
+    /// field and, for an unknown name, lists the valid ones.
+    pub fn tuning(&self) -> Result<Option<TuningConfig>, ConfigError> {
+        let Some(spec) = &self.strategy else {
+            return Ok(None);
+        };
+        let bad = |e: pool_tuning::SpecError| ConfigError(format!("strategy = {spec:?}: {e}"));
+        let t: TuningConfig = spec.parse().map_err(bad)?;
+        t.validate().map_err(bad)?;
+        Ok(Some(t))
     }
 
     /// Builds the SDK client: retries off, no SDK timeout but the connect one,
@@ -269,5 +295,26 @@ mod tests {
         let mut c = Config::new("r");
         c.settings.part_size = 1;
         assert!(c.build_sdk_client(8).unwrap_err().0.contains("part_size"));
+    }
+
+    #[test]
+    fn strategies_are_named_and_bad_ones_name_the_field() {
+        assert_eq!(Config::new("r").tuning(), Ok(None));
+        let t = Config::new("r").strategy("aimd(initial_limit=7)").tuning();
+        assert_eq!(t.unwrap().unwrap().to_string(), "aimd(initial_limit=7)");
+        let e = Config::new("r").strategy("aimdx").tuning().unwrap_err();
+        assert!(
+            e.0.starts_with("strategy = \"aimdx\": unknown strategy"),
+            "{e}"
+        );
+        assert!(e.0.contains("valid names: fixed, aimd"), "{e}");
+        let e = Config::new("r")
+            .strategy("aimd(backoff_ratio=2)")
+            .tuning()
+            .unwrap_err();
+        assert!(
+            e.0.contains("strategy") && e.0.contains("backoff_ratio"),
+            "{e}"
+        );
     }
 }

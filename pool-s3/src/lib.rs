@@ -14,6 +14,12 @@
 //! * Large transfers (multipart upload and copy, parallel ranged download) run
 //!   as one op whose parts are child ops.
 //! * [`Client::run_sdk`] runs any other SDK operation through the pool.
+//! * [`Config::strategy`] names the pool's adaptive strategy (the
+//!   `pool-tuning` registry: `"aimd"`, `"vegas(alpha=3)"`, …).
+//! * Observability: a `tracing` span per call (`s3`) and per attempt
+//!   (`attempt`); features `tracing` and `metrics` turn on pool-core's own
+//!   spans and its `metrics`-facade export; [`write_metrics_snapshot`] saves
+//!   the pool's metrics as JSON that `pool-sim` replays as a latency profile.
 //!
 //! Credentials never appear in `Debug` output, logs or errors.
 //!
@@ -27,6 +33,7 @@ mod client;
 mod config;
 mod error;
 mod objects;
+mod observe;
 mod options;
 mod transfer;
 
@@ -36,6 +43,7 @@ pub use client::Client;
 pub use config::{Config, ConfigError, CredentialsSource, Secret};
 pub use error::{BoxError, Error, Result, S3Error};
 pub use objects::{GetOutput, PutOutput};
+pub use observe::{read_metrics_snapshot, write_metrics_snapshot};
 pub use options::{
     CallOptions, Settings, TimeoutPolicy, MAX_PARTS, MAX_SINGLE_SIZE, MIN_PART_SIZE,
 };
@@ -46,4 +54,5 @@ pub mod guide {}
 
 pub use aws_sdk_s3;
 pub use pool_core;
-pub use pool_core::{OpClass, Pool, PoolError};
+pub use pool_core::{MetricsSnapshot, OpClass, Pool, PoolError};
+pub use pool_tuning;

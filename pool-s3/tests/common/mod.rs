@@ -192,12 +192,17 @@ impl Drop for InFlight<'_> {
 }
 
 pub async fn start() -> Server {
+    start_with_keys("test", "testtest").await
+}
+
+/// A server accepting only this access key and secret.
+pub async fn start_with_keys(access_key: &str, secret_key: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let fs = s3s_fs::FileSystem::new(dir.path())
         .map_err(|e| format!("{e:?}"))
         .unwrap();
     let mut b = s3s::service::S3ServiceBuilder::new(fs);
-    b.set_auth(s3s::auth::SimpleAuth::from_single("test", "testtest"));
+    b.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
     let service = b.build();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
