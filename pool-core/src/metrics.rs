@@ -497,18 +497,20 @@ impl Metrics {
 
     /// Records how an attempt ended. Cancelled attempts are left out of the latency
     /// histogram: their latency says when we gave up, not how fast the server was.
+    /// `latency` is `None` for an op whose latency is no sample (a coordinator):
+    /// then only the counters move.
     pub fn record_attempt_end(
         &mut self,
         _now: Instant,
         class: OpClass,
-        latency: Duration,
+        latency: Option<Duration>,
         outcome: SampleOutcome,
     ) {
         if outcome == SampleOutcome::Cancelled {
             return;
         }
         let c = class_entry(&mut self.classes, &self.template, class);
-        if self.attempt_histogram {
+        if let (true, Some(latency)) = (self.attempt_histogram, latency) {
             c.attempt.saturating_record(micros(latency, self.max_us));
         }
         if outcome == SampleOutcome::Success {
@@ -532,9 +534,10 @@ impl Metrics {
             .retried += 1;
     }
 
-    /// Records an op's resolution. `end_to_end` = submit → resolution; `service` =
-    /// first start → resolution (`None` if it never started); `bytes` = bytes of the
-    /// successful attempt (0 otherwise). Only succeeded and failed ops enter the
+    /// Records an op's resolution. `latency` is `(end_to_end, service)`:
+    /// submit → resolution and first start → resolution (`None` if it never
+    /// started), or `None` altogether for an op whose latency is no sample (a
+    /// coordinator); `bytes` = bytes of the successful attempt (0 otherwise). Only succeeded and failed ops enter the
     /// latency histograms and the window: cancels and rejects are mostly zero-time
     /// and would drag latency down and dilute the error rate.
     pub fn record_resolved(
@@ -542,8 +545,7 @@ impl Metrics {
         now: Instant,
         class: OpClass,
         resolution: &Resolution,
-        end_to_end: Duration,
-        service: Option<Duration>,
+        latency: Option<(Duration, Option<Duration>)>,
         bytes: u64,
     ) {
         // Which counter to bump, and whether the op ran to a verdict (Some(success)).
@@ -558,7 +560,7 @@ impl Metrics {
         *field(&mut c.counters) += 1;
         *field(&mut self.counters) += 1;
         let Some(success) = verdict else { return };
-        if self.op_histograms {
+        if let (true, Some((end_to_end, service))) = (self.op_histograms, latency) {
             c.end_to_end
                 .saturating_record(micros(end_to_end, self.max_us));
             if let Some(s) = service {
@@ -666,7 +668,7 @@ mod tests {
     }
 
     fn resolve(m: &mut Metrics, at_ms: u64, r: Resolution, e2e: Duration, bytes: u64) {
-        m.record_resolved(at(at_ms), C, &r, e2e, Some(e2e), bytes);
+        m.record_resolved(at(at_ms), C, &r, Some((e2e, Some(e2e))), bytes);
     }
 
     fn cfg(window_ms: u64, window_buckets: u32, max_ms: u64, sf: u8) -> MetricsConfig {
@@ -684,7 +686,7 @@ mod tests {
         let record = |m: &mut Metrics| {
             m.record_submitted(C);
             m.record_started(T0, C, ms(1), false);
-            m.record_attempt_end(T0, C, ms(5), SampleOutcome::Success);
+            m.record_attempt_end(T0, C, Some(ms(5)), SampleOutcome::Success);
             resolve(m, 0, OK, ms(6), 10);
         };
         let off = MetricsConfig {
@@ -724,7 +726,7 @@ mod tests {
         for o in [
             Success, Throttled, Transient, Permanent, TimedOut, Cancelled,
         ] {
-            m.record_attempt_end(T0, C, ms(5), o);
+            m.record_attempt_end(T0, C, Some(ms(5)), o);
         }
         m.record_retry(C);
         m.record_observer_panic();
@@ -769,7 +771,7 @@ mod tests {
         resolve(&mut m, 0, CANCELLED, Duration::ZERO, 0);
         resolve(&mut m, 0, REJECTED, Duration::ZERO, 0);
         // Failed without ever starting: end-to-end time but no service time.
-        m.record_resolved(T0, C, &FAILED, ms(300), None, 0);
+        m.record_resolved(T0, C, &FAILED, Some((ms(300), None)), 0);
         let s = snap(&m);
         let c = s.class(C).unwrap();
         assert_eq!(c.end_to_end.count, 2);
@@ -782,7 +784,7 @@ mod tests {
     fn quantiles_match_recorded_values() {
         let mut m = Metrics::new(&MetricsConfig::default());
         for i in 1..=1000 {
-            m.record_attempt_end(T0, C, ms(i), SampleOutcome::Success);
+            m.record_attempt_end(T0, C, Some(ms(i)), SampleOutcome::Success);
         }
         let q = |q, min| m.attempt_latency_quantile(C, q, min);
         let p50 = q(0.5, 1000).unwrap().as_secs_f64();
@@ -848,7 +850,7 @@ mod tests {
             m.record_submitted(C);
             m.record_started(at(i), C, Duration::from_micros(i * 7 % 3_000), i % 10 == 0);
             let lat = Duration::from_micros(1_000 + i * i % 250_000);
-            m.record_attempt_end(at(i), C, lat, SampleOutcome::Success);
+            m.record_attempt_end(at(i), C, Some(lat), SampleOutcome::Success);
             resolve(&mut m, i, OK, lat, i);
         }
         m.record_submitted(OpClass(300));
@@ -879,16 +881,15 @@ mod tests {
         let mut m = Metrics::new(&MetricsConfig::default());
         let end = Instant::MAX;
         m.record_started(end, C, Duration::MAX, false);
-        m.record_attempt_end(end, C, Duration::MAX, SampleOutcome::TimedOut);
-        m.record_attempt_end(T0, C, Duration::ZERO, SampleOutcome::Success);
+        m.record_attempt_end(end, C, Some(Duration::MAX), SampleOutcome::TimedOut);
+        m.record_attempt_end(T0, C, Some(Duration::ZERO), SampleOutcome::Success);
         for _ in 0..2 {
             let r = Resolution::Succeeded { attempts: u32::MAX };
             m.record_resolved(
                 end,
                 OpClass(u16::MAX),
                 &r,
-                Duration::MAX,
-                Some(Duration::ZERO),
+                Some((Duration::MAX, Some(Duration::ZERO))),
                 u64::MAX,
             );
         }
@@ -916,7 +917,7 @@ mod tests {
         // Invalid configs are clamped rather than trusted.
         for cfg in [cfg(0, 0, 0, 0), cfg(u64::MAX, u32::MAX, u64::MAX, 9)] {
             let mut m = Metrics::new(&cfg);
-            m.record_attempt_end(end, C, Duration::MAX, SampleOutcome::Success);
+            m.record_attempt_end(end, C, Some(Duration::MAX), SampleOutcome::Success);
             resolve(&mut m, 1, OK, Duration::MAX, 1);
             let _ = (m.snapshot(end, Gauges::default()), m.window(T0));
         }

@@ -300,3 +300,44 @@ fn children_of_live_ops_are_accepted_during_graceful_shutdown() {
         Err(SubmitError::Closed)
     );
 }
+
+/// Counts what a controller is fed.
+struct Counting(std::sync::Arc<std::sync::Mutex<(u32, u32)>>);
+
+impl pool_core::Controller for Counting {
+    fn on_sample(&mut self, _: &mut pool_core::ControlContext<'_>, _: &pool_core::AttemptSample) {
+        self.0.lock().unwrap().0 += 1;
+    }
+    fn on_op_resolved(&mut self, _: &mut pool_core::ControlContext<'_>, _: &pool_core::OpSample) {
+        self.0.lock().unwrap().1 += 1;
+    }
+}
+
+#[test]
+fn an_unsampled_coordinator_feeds_no_latency_anywhere_but_is_counted() {
+    let fed = std::sync::Arc::new(std::sync::Mutex::new((0, 0)));
+    let mut h = Harness::with_limit(4);
+    h.engine.set_controller(Box::new(Counting(fed.clone())));
+    // A coordinator that runs for a minute, and one ordinary 10 ms op.
+    let coordinator = h.submit(OpOptions::default().unsampled());
+    let plain = h.submit(OpOptions::default());
+    h.advance_to(h.now + Duration::from_millis(10));
+    h.finish_op(plain, AttemptOutcome::Success);
+    h.advance_to(h.now + Duration::from_secs(60));
+    h.finish_op(coordinator, AttemptOutcome::Success);
+    assert!(h.resolved[&coordinator].is_success());
+    assert_eq!(
+        *fed.lock().unwrap(),
+        (1, 1),
+        "only the plain op is a sample"
+    );
+    let snap = h.engine.snapshot();
+    assert_eq!(snap.counters.succeeded, 2);
+    let class = &snap.classes[0];
+    assert_eq!(class.attempt_latency.count, 1);
+    assert_eq!(class.end_to_end.count, 1);
+    assert!(
+        class.attempt_latency.max < 20_000,
+        "the minute-long attempt stayed out"
+    );
+}

@@ -233,7 +233,9 @@ impl Client {
         F: FnOnce(AttemptCtx) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
-        let mut opts = self.run_options(&spec).max_attempts(1);
+        // Unsampled: its one attempt spans the whole transfer, which says nothing
+        // about S3's latency (the parts are the samples).
+        let mut opts = self.run_options(&spec).max_attempts(1).unsampled();
         opts.op.timeout = Some(spec.opts.timeout.unwrap_or(COORDINATOR_TIMEOUT));
         let never_retry = |_: &Error| AttemptError::permanent();
         // One attempt at most (max_attempts 1), so the body can be `FnOnce`.

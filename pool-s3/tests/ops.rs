@@ -90,6 +90,12 @@ async fn multipart_upload_and_parallel_download_of_64_mib_are_byte_identical() {
     assert!(got.data == body, "downloaded bytes differ");
     // Ranged GETs, not one whole-object GET.
     assert_eq!(server.faults.count("GET", "/big/large.bin"), 13);
+    // The two coordinators (upload, download) ran an attempt each, counted but
+    // kept out of the latency histograms: only real requests are samples.
+    let snap = c.pool().metrics();
+    let started: u64 = snap.classes.iter().map(|k| k.counters.started).sum();
+    let sampled: u64 = snap.classes.iter().map(|k| k.attempt_latency.count).sum();
+    assert_eq!(started - sampled, 2, "{snap:?}");
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("large.bin");

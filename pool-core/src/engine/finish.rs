@@ -85,7 +85,7 @@ impl Engine {
     pub(super) fn end_attempt(&mut self, aslot: u32, outcome: SampleOutcome, bytes: u64) {
         let a = self.attempts.remove(aslot).expect("running attempt");
         let slot = a.op;
-        let (class, partition, expected, lending, gen) = {
+        let (class, partition, expected, lending, gen, sampled) = {
             let op = self.ops.get_mut(slot).expect("live op");
             op.running -= 1;
             if op.attempt == aslot {
@@ -97,6 +97,7 @@ impl Engine {
                 op.expected_bytes,
                 op.has(flags::LENDING),
                 op.gen,
+                !op.has(flags::UNSAMPLED),
             )
         };
         if a.twin != NONE {
@@ -141,9 +142,13 @@ impl Engine {
             }
         }
         let latency = Duration::from_nanos(self.now.as_nanos().saturating_sub(a.started_at));
-        self.metrics
-            .record_attempt_end(self.now, OpClass(class), latency, outcome);
-        if self.has_listeners() {
+        self.metrics.record_attempt_end(
+            self.now,
+            OpClass(class),
+            sampled.then_some(latency),
+            outcome,
+        );
+        if sampled && self.has_listeners() {
             let sample = AttemptSample {
                 attempt: AttemptId {
                     op: super::op_id(slot, gen),
@@ -427,15 +432,15 @@ impl Engine {
         let e2e = Duration::from_nanos(now.saturating_sub(op.submitted_at));
         let service = (op.first_started != NEVER)
             .then(|| Duration::from_nanos(now.saturating_sub(op.first_started)));
+        let sampled = !op.has(flags::UNSAMPLED);
         self.metrics.record_resolved(
             self.now,
             OpClass(op.class),
             &resolution,
-            e2e,
-            service,
+            sampled.then_some((e2e, service)),
             bytes,
         );
-        if self.has_listeners() {
+        if sampled && self.has_listeners() {
             let sample = OpSample {
                 op: id,
                 class: OpClass(op.class),

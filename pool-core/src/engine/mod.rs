@@ -508,8 +508,7 @@ impl Engine {
                     &Resolution::Rejected {
                         cause: crate::outcome::RejectCause::QueueFull,
                     },
-                    core::time::Duration::ZERO,
-                    None,
+                    Some((core::time::Duration::ZERO, None)),
                     0,
                 );
                 return Err(SubmitError::QueueFull);
@@ -528,7 +527,7 @@ impl Engine {
                 flags::IDEMPOTENT
             } else {
                 0
-            },
+            } | if opts.sampled { 0 } else { flags::UNSAMPLED },
             running: 0,
             last_err: None,
             class: opts.class.0,

@@ -45,6 +45,12 @@ pub struct OpOptions {
     pub idempotent: bool,
     /// The op that submitted this one; while it runs, this op may borrow its slot.
     pub parent: Option<OpId>,
+    /// Whether the op's latency says something about the server (default true).
+    /// Set it to false for an op that only coordinates child ops — a multipart
+    /// upload, a ranged download — whose one attempt lasts the whole transfer:
+    /// its attempts and its resolution then stay out of the latency histograms
+    /// and are not fed to controllers or rate gates (counters still count it).
+    pub sampled: bool,
 }
 
 impl Default for OpOptions {
@@ -59,11 +65,18 @@ impl Default for OpOptions {
             max_attempts: None,
             idempotent: true,
             parent: None,
+            sampled: true,
         }
     }
 }
 
 impl OpOptions {
+    /// Marks the op as a coordinator whose latency is no sample (see
+    /// [`OpOptions::sampled`]).
+    pub fn unsampled(mut self) -> Self {
+        self.sampled = false;
+        self
+    }
     /// With this priority.
     pub fn priority(mut self, p: i32) -> Self {
         self.priority = p;

@@ -27,6 +27,9 @@ pub(crate) mod flags {
     /// A retry was granted (its quota paid) and has not started yet: if the op
     /// ends before it does, the cost is refunded.
     pub const RETRY_PENDING: u8 = 16;
+    /// Not a latency sample (`OpOptions::sampled`): kept out of the latency
+    /// histograms and of what controllers and rate gates are fed.
+    pub const UNSAMPLED: u8 = 32;
 }
 
 /// One live op. Kept small: it is the bulk of the per-queued-op bookkeeping.

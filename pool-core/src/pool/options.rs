@@ -70,4 +70,10 @@ impl RunOptions {
         self.op.idempotent = false;
         self
     }
+    /// A coordinator of child ops: its latency is no sample for histograms,
+    /// controllers or rate gates (see [`OpOptions::sampled`]).
+    pub fn unsampled(mut self) -> Self {
+        self.op.sampled = false;
+        self
+    }
 }

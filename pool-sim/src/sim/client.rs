@@ -215,6 +215,7 @@ impl Sim {
             max_attempts: m.max_attempts,
             idempotent: m.idempotent,
             parent: None,
+            sampled: true,
         };
         if mp.is_some() {
             opts.timeout = Some(PARENT_TIMEOUT);
