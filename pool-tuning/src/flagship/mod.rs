@@ -40,7 +40,8 @@
 //! * **Startup**: × `startup_growth` per settled saturated round, ending when
 //!   a settled round's rate grew less than `startup_full_growth` per
 //!   `startup_growth` of level over the last one (`full^(log(ratio)/log(growth))`
-//!   for the level ratio really stepped: the bandwidth knee), or at the first
+//!   for the level ratio really stepped: the bandwidth knee) in two settled
+//!   rounds in a row (one slow round can be a tail answer), or at the first
 //!   throttle. A step whose rate grew less than `startup_linearity ×` its
 //!   level ratio (the knee is near) is followed by a step of only the knee
 //!   span, so the round that proves the knee overshoots it by 1.4×, not 2×. It aims no
@@ -50,6 +51,18 @@
 //!   second, so a doubling search would overshoot into a 503 storm.
 //! * **Cruise**: `limit × (1 + growth_per_s)^dt` per settled saturated round
 //!   of `dt` seconds, or after a throttle (below) the CUBIC curve if higher.
+//!
+//! # The burst budget ([`BurstBudget`])
+//! Above `startup_max_rate` a prefix lends its bucket's burst
+//! (`burst_s` seconds of the rate). The budget tracks what was borrowed,
+//! `∫ (ok rate − startup_max_rate) dt`; once `burst_spend` of it is gone the
+//! limit is *paced*: `ceiling × mean latency` (Little's law), the ceiling
+//! starting at `startup_max_rate` and growing `growth_per_s` per second (a
+//! probe that finds a partition split), or higher when the backlog (queued +
+//! in flight) can drain on what is left of the burst. A full burst borrowed
+//! with no 503 retires the budget (the documented rate is not the limit
+//! here); so does a 503 (the throttle response below takes over). It re-arms
+//! once the borrowing is paid back.
 //!
 //! # Throttles and timeouts
 //! A 503 is congestion that latency cannot show (S3 throttles on request
@@ -66,9 +79,11 @@
 //!
 //! Deterministic: only the engine's time is used; no clock, no maps.
 
+mod burst;
 mod knee;
 mod params;
 
+pub use burst::BurstBudget;
 pub use knee::{KneeTable, KNEE_SPAN};
 pub use params::FlagshipParams;
 
@@ -97,6 +112,8 @@ pub struct RoundStats {
     pub ops_rate: f64,
     /// Throttled share of its answers.
     pub throttled: f64,
+    /// Mean answer latency, seconds.
+    pub latency: f64,
     /// Whether it was app-limited.
     pub app_limited: bool,
 }
@@ -144,7 +161,10 @@ pub struct Flagship {
     /// Whether the limit moved by more than 10 % at the last round's end
     /// (the next round is then a transient, not a measurement).
     moved: bool,
+    /// Startup saw one stalled round and is measuring the level again.
+    stall_seen: bool,
     knee: KneeTable,
+    burst: BurstBudget,
     /// Capacity `w` (slots) measured at the last throttle, and when.
     capacity: Option<(f64, Instant)>,
     cooldown_until: Instant,
@@ -161,7 +181,9 @@ impl Flagship {
             last: None,
             prev: None,
             moved: true,
+            stall_seen: false,
             knee: KneeTable::new(Duration::from_millis(p.knee_window_ms), p.knee_tolerance),
+            burst: BurstBudget::new(p.startup_max_rate, p.burst_s, p.burst_spend, p.growth_per_s),
             capacity: None,
             cooldown_until: Instant::ZERO,
             last_round_len: Duration::ZERO,
@@ -184,6 +206,10 @@ impl Flagship {
     /// The knee level as of `now`, if one was found.
     pub fn knee(&self, now: Instant) -> Option<f64> {
         self.knee.knee(now)
+    }
+    /// The burst budget (how much of the prefix's burst is borrowed).
+    pub fn burst(&self) -> &BurstBudget {
+        &self.burst
     }
     /// The capacity (slots) measured at the last throttle, and when.
     pub fn capacity(&self) -> Option<(f64, Instant)> {
@@ -246,6 +272,7 @@ impl Flagship {
             rate: r.units / dt,
             ops_rate: f64::from(r.ok) / dt,
             throttled: f64::from(r.throttled) / n,
+            latency: r.latency_sum / n,
             app_limited: r.app_limited,
         };
         self.last = Some(stats);
@@ -270,6 +297,20 @@ impl Flagship {
                 Phase::Cruise => self.cruise(l, dt, now),
             };
         }
+        // Most of the prefix's burst is spent: pace at the ceiling (Little's
+        // law), which probes upward on its own clock, so timeout cuts do not
+        // hold the limit below the rate while a split may wait above it.
+        self.burst.record(stats.ops_rate, dt, r.throttled > 0, now);
+        let backlog = env.queued() as f64 + f64::from(env.in_flight());
+        if let Some(c) = self
+            .burst
+            .ceiling(now, backlog)
+            .filter(|_| stats.latency > 0.0)
+        {
+            let paced = c * stats.latency;
+            l = if r.app_limited { l.min(paced) } else { paced };
+            self.phase = Phase::Cruise;
+        }
         if let Some(k) = self.knee(now) {
             l = l.min(k * self.p.cruise_gain);
         }
@@ -285,7 +326,7 @@ impl Flagship {
             // next, settled round instead.
             return l;
         }
-        let prev = self.prev.replace((s.level, s.rate));
+        let prev = self.prev;
         // Full growth is `startup_full_growth` per `startup_growth` of level,
         // scaled to the level growth this step really made (a shorter step
         // must not read as a stall).
@@ -293,6 +334,14 @@ impl Flagship {
             let steps = libm::log(s.level / lv) / libm::log(self.p.startup_growth);
             s.level > lv && s.rate < r * libm::pow(self.p.startup_full_growth, steps)
         });
+        if stalled && !self.stall_seen {
+            // One slow round can be noise (a tail answer in a small round):
+            // measure the same level once more against the same reference.
+            self.stall_seen = true;
+            return l;
+        }
+        self.stall_seen = false;
+        self.prev = Some((s.level, s.rate));
         if stalled {
             self.phase = Phase::Cruise;
             return l;

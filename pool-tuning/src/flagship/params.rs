@@ -36,6 +36,14 @@ pub struct FlagshipParams {
     pub startup_max_rate: f64,
     /// Cruise: relative growth of the limit per second of saturated rounds.
     pub growth_per_s: f64,
+    /// Depth of the request-rate bucket behind `startup_max_rate`, in seconds
+    /// of that rate (S3: one second, model §4). The flagship tracks how much
+    /// of it it has borrowed (0 turns the tracking off).
+    pub burst_s: f64,
+    /// Once this share of the burst is borrowed, the success rate is held near
+    /// `startup_max_rate` (growing by `growth_per_s`) instead of running the
+    /// bucket dry into a wave of 503s.
+    pub burst_spend: f64,
     /// Relative delivery-rate tolerance of the knee: the knee is the smallest
     /// concurrency level within this share of the best rate.
     pub knee_tolerance: f64,
@@ -74,7 +82,9 @@ impl Default for FlagshipParams {
             startup_full_growth: 1.5,
             startup_linearity: 0.9,
             startup_max_rate: 5_500.0,
-            growth_per_s: 0.35,
+            growth_per_s: 0.5,
+            burst_s: 1.0,
+            burst_spend: 0.8,
             knee_tolerance: 0.15,
             cruise_gain: 1.5,
             knee_window_ms: 5_000,
@@ -130,6 +140,18 @@ impl FlagshipParams {
             return Err(format!(
                 "growth_per_s must be a finite number >= 0 (got {})",
                 self.growth_per_s
+            ));
+        }
+        if !(self.burst_s.is_finite() && self.burst_s >= 0.0) {
+            return Err(format!(
+                "burst_s must be a finite number >= 0 (got {})",
+                self.burst_s
+            ));
+        }
+        if !(self.burst_spend > 0.0 && self.burst_spend <= 1.0) {
+            return Err(format!(
+                "burst_spend must be in (0, 1] (got {})",
+                self.burst_spend
             ));
         }
         if self.min_round_samples == 0 {
