@@ -340,6 +340,26 @@ fn rounds_far_below_the_limit_or_after_an_app_limited_one_are_not_measurements()
 }
 
 #[test]
+fn a_slowdown_at_or_above_the_knee_drops_the_stale_plateau() {
+    let mut k = KneeTable::new(Duration::from_secs(5), 0.1);
+    k.record(10.0, 100.0, ms(0));
+    k.record(16.0, 100.0, ms(0));
+    assert_eq!(k.knee(ms(0)), Some(10.0));
+    // S3 became 3× slower: a new level above the knee delivers 50 < 100 / 1.5.
+    // Kept, the old plateau would be a knee this slow round "confirms"
+    // forever; it is dropped instead, and the table starts over.
+    k.record(22.0, 50.0, ms(1_000));
+    assert_eq!(k.best(ms(1_000)), Some(50.0));
+    assert_eq!(k.knee(ms(1_000)), None);
+    // Less of a drop (≥ 100 / 1.5) keeps the plateau: noise, or past the knee.
+    let mut k = KneeTable::new(Duration::from_secs(5), 0.1);
+    k.record(10.0, 100.0, ms(0));
+    k.record(16.0, 100.0, ms(0));
+    k.record(22.0, 70.0, ms(1_000));
+    assert_eq!(k.knee(ms(1_000)), Some(10.0));
+}
+
+#[test]
 fn a_new_best_above_the_knee_does_not_refresh_it() {
     let mut k = KneeTable::new(Duration::from_secs(5), 0.1);
     k.record(10.0, 100.0, ms(0));

@@ -215,7 +215,9 @@ impl Sim {
             max_attempts: m.max_attempts,
             idempotent: m.idempotent,
             parent: None,
-            sampled: true,
+            // A multipart parent only coordinates its parts (its attempt spans
+            // the whole upload): like pool-s3's coordinators, it is no sample.
+            sampled: mp.is_none(),
         };
         if mp.is_some() {
             opts.timeout = Some(PARENT_TIMEOUT);

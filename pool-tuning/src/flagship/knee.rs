@@ -14,8 +14,9 @@ const PER_OCTAVE: f64 = 4.0;
 pub const KNEE_SPAN: f64 = 1.4;
 /// Repeat measurements at a level are averaged over up to this many rounds.
 const MEAN_OVER: u32 = 4;
-/// A new measurement this far (ratio) from the stored one at the same level
-/// means the environment changed: every older measurement is dropped.
+/// A new measurement this far (ratio) from the stored one at the same level,
+/// or below the best at a level at or above the knee, means the environment
+/// changed: every older measurement is dropped.
 const REGIME_CHANGE: f64 = 1.5;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,7 +60,9 @@ impl KneeTable {
 
     /// Records a saturated round: mean in-flight `level`, delivery `rate`.
     /// Repeat measurements at a level are averaged (over up to 4 rounds),
-    /// unless one differs by more than 1.5× (then the table restarts from it).
+    /// unless one differs by more than 1.5× (then the table restarts from it;
+    /// so it does when a level at or above the knee delivers 1.5× less than
+    /// the best).
     /// A measurement at or above the knee's level that did not beat the best
     /// by more than the tolerance confirms the plateau and refreshes the
     /// knee's measurement, so the knee does not age out while the limit sits
@@ -91,6 +94,22 @@ impl KneeTable {
             }
         }
         let old_best = self.best(now);
+        // A level at or above the knee that now delivers less than the best
+        // by more than the regime-change ratio: the server slowed down (a
+        // lasting latency shift), so every measurement taken before is stale.
+        // Kept, the old plateau would read as a knee and every slower round
+        // at the cap would "confirm" it and keep it fresh forever.
+        if let (Some(ob), Some(k)) = (old_best, self.knee(now)) {
+            if level >= k && rate * REGIME_CHANGE < ob {
+                self.slots.iter_mut().for_each(|s| *s = None);
+                e = Entry {
+                    level,
+                    rate,
+                    at: now,
+                    n: 1,
+                };
+            }
+        }
         self.slots[b] = Some(e);
         // A level at or above the knee that bought no more than the plateau
         // confirms the knee: refresh it, so it does not age out while the

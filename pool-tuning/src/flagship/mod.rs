@@ -30,7 +30,10 @@
 //! best, once a level ≥ 1.4× higher ([`KNEE_SPAN`]) was measured — the
 //! study's own oracle, run online. The limit stays ≤ `cruise_gain × knee`;
 //! every round at or above the knee that buys no more than the plateau keeps
-//! the knee fresh, so it does not age out while the limit sits above it. No latency floor is
+//! the knee fresh, so it does not age out while the limit sits above it; one
+//! that delivers 1.5× less than the best means the server slowed down, and
+//! the table starts over (else the slower round would keep a stale knee
+//! fresh for good). No latency floor is
 //! involved: S3 latency is lognormal, so a minimum of noisy samples sinks a
 //! BDP estimate (the first flagship's failure), and a floor measured before a
 //! slowdown starves the limit after it. While delivery grows with concurrency
