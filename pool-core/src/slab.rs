@@ -1,6 +1,12 @@
-//! A paged slab: stable `u32` indices, a free list, and growth one page at a time so
+//! A paged slab: stable `u32` indices, a free set, and growth one page at a time so
 //! memory per live entry stays close to `size_of::<T>()` (a doubling `Vec` can waste
 //! up to half its capacity, which would blow the per-queued-op bookkeeping budget).
+//!
+//! Freed indices are handed out lowest first, not last-freed first. A long-lived
+//! engine sees bursts: after a burst drains, its slots were freed in completion
+//! order, and a LIFO list would give the next burst's ops (and the driver's
+//! tables indexed by them) scattered addresses. Lowest-first gives it the same
+//! dense, in-order layout as a fresh engine.
 
 const PAGE_BITS: u32 = 10;
 const PAGE: usize = 1 << PAGE_BITS;
@@ -8,7 +14,7 @@ const PAGE: usize = 1 << PAGE_BITS;
 /// Entries addressed by `u32`; freed indices are reused.
 pub(crate) struct Slab<T> {
     pages: Vec<Box<[Option<T>]>>,
-    free: Vec<u32>,
+    free: FreeSet,
     len: usize,
     next: u32,
 }
@@ -17,7 +23,7 @@ impl<T> Slab<T> {
     pub(crate) fn new() -> Self {
         Slab {
             pages: Vec::new(),
-            free: Vec::new(),
+            free: FreeSet::default(),
             len: 0,
             next: 0,
         }
@@ -28,7 +34,7 @@ impl<T> Slab<T> {
     }
 
     pub(crate) fn insert(&mut self, value: T) -> u32 {
-        let idx = match self.free.pop() {
+        let idx = match self.free.pop_lowest() {
             Some(i) => i,
             None => {
                 let i = self.next;
@@ -53,7 +59,7 @@ impl<T> Slab<T> {
 
     pub(crate) fn remove(&mut self, idx: u32) -> Option<T> {
         let v = self.slot_mut(idx)?.take()?;
-        self.free.push(idx);
+        self.free.insert(idx);
         self.len -= 1;
         Some(v)
     }
@@ -107,6 +113,48 @@ impl<T> Slab<T> {
     }
 }
 
+/// A set of free indices with the lowest one found in O(1) amortised: a bitmap
+/// of free indices and a summary bitmap of its non-empty words.
+#[derive(Default)]
+struct FreeSet {
+    words: Vec<u64>,
+    summary: Vec<u64>,
+    /// No summary word before this one has a bit set.
+    first: usize,
+}
+
+impl FreeSet {
+    fn insert(&mut self, idx: u32) {
+        let w = idx as usize >> 6;
+        if self.words.len() <= w {
+            self.words.resize(w + 1, 0);
+            self.summary.resize((w >> 6) + 1, 0);
+        }
+        debug_assert_eq!(self.words[w] & (1 << (idx & 63)), 0, "freed twice");
+        self.words[w] |= 1 << (idx & 63);
+        self.summary[w >> 6] |= 1 << (w & 63);
+        self.first = self.first.min(w >> 6);
+    }
+
+    fn pop_lowest(&mut self) -> Option<u32> {
+        while self.first < self.summary.len() {
+            let s = self.summary[self.first];
+            if s == 0 {
+                self.first += 1;
+                continue;
+            }
+            let w = (self.first << 6) + s.trailing_zeros() as usize;
+            let bit = self.words[w].trailing_zeros();
+            self.words[w] &= !(1 << bit);
+            if self.words[w] == 0 {
+                self.summary[self.first] &= !(1 << (w & 63));
+            }
+            return Some(((w << 6) as u32) | bit);
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +175,27 @@ mod tests {
         }
         assert_eq!(s.iter().count(), 3002);
         assert!(s.get(5000).is_none());
+    }
+
+    #[test]
+    fn freed_slots_are_reused_lowest_first() {
+        let mut s = Slab::new();
+        for i in 0..10_000u32 {
+            assert_eq!(s.insert(i), i);
+        }
+        // Freed in a scattered order, as a burst completes.
+        let mut order: Vec<u32> = (0..10_000).collect();
+        order.sort_by_key(|&i| (i.wrapping_mul(2_654_435_761)) % 10_007);
+        for &i in &order {
+            assert_eq!(s.remove(i), Some(i));
+        }
+        for i in 0..10_000u32 {
+            assert_eq!(s.insert(i), i, "a drained slab fills in index order again");
+        }
+        s.remove(7_000);
+        s.remove(3);
+        s.remove(4_096);
+        assert_eq!([s.insert(0), s.insert(0), s.insert(0)], [3, 4_096, 7_000]);
+        assert_eq!(s.insert(0), 10_000);
     }
 }
