@@ -25,6 +25,34 @@ pub fn cell(r: &Row) -> String {
     format!("{:.2}/{:.2} {mark}", r.goodput_ratio, r.p99_ratio)
 }
 
+/// The scenario × strategy matrix, one line per scenario in plan order: its
+/// name, its oracle limits (one per seed) and one [`cell`] per strategy in
+/// `standings` order (empty where a strategy has no row). The terminal table
+/// and `docs/tuning-study.md` format the same lines.
+pub fn matrix<'a>(
+    plan: &'a Plan,
+    rows: &'a [Row],
+    standings: &'a [Standing],
+) -> impl Iterator<Item = (&'a str, Vec<String>, Vec<String>)> + 'a {
+    plan.scenarios.iter().map(move |sc| {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.scenario == sc.name).collect();
+        let limits = mine
+            .first()
+            .map(|r| r.oracle_limits.iter().map(u32::to_string).collect())
+            .unwrap_or_default();
+        let cells = standings
+            .iter()
+            .map(|st| {
+                mine.iter()
+                    .find(|r| r.strategy == st.strategy)
+                    .map(|r| cell(r))
+                    .unwrap_or_default()
+            })
+            .collect();
+        (sc.name.as_str(), limits, cells)
+    })
+}
+
 /// Prints the ranking and the matrix.
 pub fn print_table(plan: &Plan, rows: &[Row], standings: &[Standing]) {
     println!(
@@ -62,25 +90,13 @@ pub fn print_table(plan: &Plan, rows: &[Row], standings: &[Standing]) {
         print!(" {:>w$}", truncate(n, w));
     }
     println!();
-    for sc in &plan.scenarios {
-        let mine: Vec<&Row> = rows.iter().filter(|r| r.scenario == sc.name).collect();
-        let limits = mine
-            .first()
-            .map(|r| {
-                r.oracle_limits
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
-        print!("{:<24} {:>8}", truncate(&sc.name, 24), truncate(&limits, 8));
-        for n in &names {
-            let c = mine
-                .iter()
-                .find(|r| r.strategy == *n)
-                .map(|r| cell(r))
-                .unwrap_or_default();
+    for (name, limits, cells) in matrix(plan, rows, standings) {
+        print!(
+            "{:<24} {:>8}",
+            truncate(name, 24),
+            truncate(&limits.join(","), 8)
+        );
+        for c in cells {
             print!(" {c:>w$}");
         }
         println!();
