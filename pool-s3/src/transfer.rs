@@ -259,16 +259,7 @@ impl Client {
         );
         let (sdk, bucket, key, id) = (self.sdk(), up.bucket, up.key, up.id);
         let r = self
-            .child(ctx, spec, |_| async move {
-                sdk.abort_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(S3Error::from_sdk)
-            })
+            .child(ctx, spec, |_| abort_request(sdk, bucket, key, id))
             .await;
         if let Err(e) = r {
             tracing::warn!(bucket, key, error = %e, "aborting a multipart upload failed; a lifecycle rule must clean it up");
@@ -557,6 +548,23 @@ struct AbortGuard {
     id: String,
 }
 
+/// One AbortMultipartUpload request (the body of both abort paths).
+async fn abort_request(
+    sdk: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+) -> Result<(), S3Error> {
+    sdk.abort_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(S3Error::from_sdk)
+}
+
 impl Drop for AbortGuard {
     fn drop(&mut self) {
         let Some(client) = self.client.take() else {
@@ -576,16 +584,7 @@ impl Drop for AbortGuard {
             let spec = Spec::new("abort_multipart_upload", OpClass::DELETE, &bucket, &key, &opts);
             let sdk = client.sdk();
             let r = client
-                .call(spec, |_| async {
-                    sdk.abort_multipart_upload()
-                        .bucket(&bucket)
-                        .key(&key)
-                        .upload_id(&id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(S3Error::from_sdk)
-                })
+                .call(spec, |_| abort_request(sdk, &bucket, &key, &id))
                 .await;
             if let Err(e) = r {
                 tracing::warn!(%bucket, %key, error = %e, "aborting a cancelled multipart upload failed");
