@@ -1,9 +1,7 @@
 //! The seed's S3-client pool tests (reference §10 group I) that have a
 //! meaning here; docs/conformance.md maps all twelve.
 
-mod common;
-
-use common::{bucket, client, data, pool, start};
+use crate::common::{bucket, client, data, pool, start};
 use pool_core::Event;
 use pool_s3::{CallOptions, OpClass};
 use std::time::Duration;

@@ -1,10 +1,6 @@
 //! The bulk examples end to end against the embedded server: their own
 //! functions, run as `cargo run --example … -- --embedded` would run them.
 
-// Each example file brings its own `shared` module (as its binary does), so
-// this crate holds two copies of it.
-#![allow(clippy::duplicate_mod)]
-
 #[path = "../examples/bulk_download.rs"]
 mod bulk_download;
 #[path = "../examples/bulk_upload.rs"]

@@ -1,9 +1,7 @@
 //! Injected faults (503 SlowDown bursts, 500s, latency, stalls, connection
 //! resets, bodies cut mid-stream) between the client and a real S3 server.
 
-mod common;
-
-use common::{bucket, client, data, pool, start, Fault, Rule};
+use crate::common::{bucket, client, data, pool, start, Fault, Rule};
 use pool_core::{ErrorClass, Event, NoRetry};
 use pool_s3::{CallOptions, S3Classifier, S3Error};
 use std::sync::atomic::Ordering;
@@ -180,7 +178,7 @@ async fn connection_refused_is_known_not_sent() {
         .endpoint_url(endpoint)
         .force_path_style(true)
         .credentials(pool_s3::CredentialsSource::fixed("test", "testtest"))
-        .settings(common::settings());
+        .settings(crate::common::settings());
     let c = pool_s3::Client::new(&cfg, pool(2)).unwrap();
     let err = c
         .get("bbb", "k", CallOptions::new().max_attempts(1))

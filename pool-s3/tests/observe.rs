@@ -1,10 +1,8 @@
 //! Observability: metrics through the `metrics` facade (feature `metrics`), and
 //! a metrics snapshot file that pool-sim loads as an empirical latency profile.
-//! (Spans: `tests/spans.rs`.)
+//! (Spans: `spans.rs`.)
 
-mod common;
-
-use common::{bucket, data, pool, start, Fault, Rule};
+use crate::common::{bucket, data, pool, start, Fault, Rule};
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
@@ -77,7 +75,7 @@ async fn metrics_go_through_the_metrics_facade() {
     let rec = Keep::default();
     let _local = metrics::set_default_local_recorder(&rec);
     let server = start().await;
-    let c = common::client(&server, pool(4));
+    let c = crate::common::client(&server, pool(4));
     c.pool().export_metrics("s3");
     bucket(&c, "met").await;
     for i in 0..3u64 {
@@ -111,7 +109,7 @@ async fn a_written_snapshot_loads_in_pool_sim_as_a_latency_profile() {
         .faults
         .latency_ms
         .store(2, std::sync::atomic::Ordering::Relaxed);
-    let c = common::client(&server, pool(8));
+    let c = crate::common::client(&server, pool(8));
     bucket(&c, "snap").await;
     let c2 = &c;
     let ops = (0..40u64).map(|i| async move {

@@ -1,8 +1,6 @@
 //! Every operation end to end against the embedded s3s-fs server.
 
-mod common;
-
-use common::{bucket, client, data, pool, start};
+use crate::common::{bucket, client, data, pool, start};
 use futures_util::TryStreamExt;
 use pool_s3::{CallOptions, ListRequest, OpClass};
 
@@ -254,7 +252,7 @@ async fn run_sdk_runs_any_operation_through_the_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_output_never_contains_credentials() {
     let server = start().await;
-    let cfg = common::config(&server).credentials(pool_s3::CredentialsSource::Static {
+    let cfg = crate::common::config(&server).credentials(pool_s3::CredentialsSource::Static {
         access_key_id: "AKIDLEAKCHECK".into(),
         secret_access_key: "SECRETLEAKCHECK".into(),
         session_token: Some("TOKENLEAKCHECK".into()),

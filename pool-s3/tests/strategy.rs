@@ -1,9 +1,7 @@
 //! The pool's strategy named in the client's config (`Config::strategy`, the
 //! pool-tuning registry) is attached and moves the limit.
 
-mod common;
-
-use common::{bucket, config, data, pool, start, Fault, Rule};
+use crate::common::{bucket, config, data, pool, start, Fault, Rule};
 use pool_s3::{CallOptions, Client};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

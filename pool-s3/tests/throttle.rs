@@ -1,9 +1,7 @@
 //! With the AWS SDKs' adaptive rate limiter attached to the pool, S3's
 //! SlowDown answers lower the rate at which requests are sent.
 
-mod common;
-
-use common::{bucket, client, data, pool, start, Fault, Rule};
+use crate::common::{bucket, client, data, pool, start, Fault, Rule};
 use pool_core::{AttemptSample, Instant, RateGate, SampleOutcome};
 use pool_s3::CallOptions;
 use pool_tuning::aws::{AwsAdaptiveParams, AwsAdaptiveRateLimiter};
