@@ -383,6 +383,12 @@ impl Engine {
     pub fn live_ops(&self) -> usize {
         self.ops.len()
     }
+    /// The slot index ([`OpId::index`]) of the queued op most likely to start
+    /// next (possibly stale): the async pool prefetches that op's mailbox, whose
+    /// first read would otherwise be a cache miss on the next completion's path.
+    pub(crate) fn next_start_slot(&self) -> Option<u32> {
+        self.queue.next_slot()
+    }
     /// Whether dispatch is paused.
     pub fn is_paused(&self) -> bool {
         self.paused

@@ -61,6 +61,9 @@ impl Inner {
                 w.wake_by_ref();
             }
         }
+        if let Some(slot) = self.engine.next_start_slot() {
+            self.ops.prefetch(slot);
+        }
         self.after_change();
     }
 
