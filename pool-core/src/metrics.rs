@@ -320,6 +320,11 @@ struct Window {
     /// Highest bucket index seen, so a `now` that goes backwards lands in the current
     /// bucket instead of corrupting an older slot.
     latest: u64,
+    /// Where bucket `latest` ends (ns, exclusive) and its place in the ring: most
+    /// completions land in the previous one's bucket, and then `record` needs no
+    /// division.
+    latest_end: u64,
+    latest_pos: usize,
 }
 
 impl Window {
@@ -328,10 +333,15 @@ impl Window {
     }
 
     fn record(&mut self, now: Instant, success: bool, bytes: u64) {
-        let idx = self.index(now);
-        self.latest = idx;
-        let len = self.ring.len() as u64;
-        if let Some(b) = self.ring.get_mut((idx % len) as usize) {
+        if now.as_nanos() >= self.latest_end {
+            // A later bucket (before it, `index(now)` is `latest`).
+            let idx = self.index(now);
+            self.latest = idx;
+            self.latest_end = idx.saturating_add(1).saturating_mul(self.bucket_nanos);
+            self.latest_pos = (idx % self.ring.len() as u64) as usize;
+        }
+        let idx = self.latest;
+        if let Some(b) = self.ring.get_mut(self.latest_pos) {
             if b.index != idx {
                 *b = Bucket {
                     index: idx,
@@ -455,6 +465,8 @@ impl Metrics {
                 bucket_nanos: bucket_ms.saturating_mul(1_000_000),
                 ring: vec![Bucket::default(); buckets as usize],
                 latest: 0,
+                latest_end: 0,
+                latest_pos: 0,
             },
         }
     }
@@ -832,6 +844,19 @@ mod tests {
             (0.0, 0.0, 1.0)
         );
         assert_eq!(m.window(at(1_000_000)), empty);
+    }
+
+    #[test]
+    fn records_in_one_bucket_add_up_and_a_bucket_boundary_starts_the_next() {
+        let mut m = Metrics::new(&MetricsConfig::default());
+        // Default buckets are 1 s: 0.5 s and 0.999 s share one, 1.0 s opens the next.
+        resolve(&mut m, 500, OK, ms(1), 0);
+        resolve(&mut m, 999, OK, ms(1), 0);
+        resolve(&mut m, 1_000, OK, ms(1), 0);
+        assert_rate(m.window(at(1_500)), 0.3);
+        // The first bucket leaves the window a bucket before the second.
+        assert_rate(m.window(at(10_000)), 0.1);
+        assert_rate(m.window(at(11_000)), 0.0);
     }
 
     #[test]
