@@ -1,84 +1,16 @@
 //! Feature `metrics`: `Pool::export_metrics` publishes counters, gauges and
 //! latency histograms through the `metrics` facade, labelled by pool and class.
-//! A small hand-written recorder keeps every value for the assertions.
+//! A small hand-written recorder (`pool_util/recorder.rs`) keeps every value
+//! for the assertions.
 #![cfg(feature = "metrics")]
 
 mod pool_util;
-use ::metrics::{
-    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-};
 use pool_core::*;
+use pool_util::recorder::TestRecorder;
 use pool_util::*;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use tokio::time::sleep;
-
-#[derive(Default)]
-struct Samples(Mutex<Vec<f64>>);
-
-impl HistogramFn for Samples {
-    fn record(&self, value: f64) {
-        self.0.lock().unwrap().push(value);
-    }
-}
-
-/// Metric name plus its labels, `name{k=v,…}` with labels sorted.
-fn key_string(key: &Key) -> String {
-    let mut labels: Vec<String> = key
-        .labels()
-        .map(|l| format!("{}={}", l.key(), l.value()))
-        .collect();
-    labels.sort();
-    format!("{}{{{}}}", key.name(), labels.join(","))
-}
-
-#[derive(Default)]
-struct TestRecorder {
-    counters: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
-    gauges: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
-    histograms: Mutex<BTreeMap<String, Arc<Samples>>>,
-}
-
-impl Recorder for TestRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let mut m = self.counters.lock().unwrap();
-        Counter::from_arc(m.entry(key_string(key)).or_default().clone())
-    }
-    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let mut m = self.gauges.lock().unwrap();
-        Gauge::from_arc(m.entry(key_string(key)).or_default().clone())
-    }
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let mut m = self.histograms.lock().unwrap();
-        Histogram::from_arc(m.entry(key_string(key)).or_default().clone())
-    }
-}
-
-impl TestRecorder {
-    fn counter(&self, name: &str, class: &str) -> u64 {
-        let k = format!("{name}{{class={class},pool=test}}");
-        self.counters
-            .lock()
-            .unwrap()
-            .get(&k)
-            .map_or(0, |c| c.load(Ordering::SeqCst))
-    }
-    fn gauge(&self, name: &str) -> f64 {
-        let k = format!("{name}{{pool=test}}");
-        let g = self.gauges.lock().unwrap();
-        f64::from_bits(g.get(&k).expect("gauge registered").load(Ordering::SeqCst))
-    }
-    fn samples(&self, name: &str, class: &str) -> Vec<f64> {
-        let k = format!("{name}{{class={class},pool=test}}");
-        let h = self.histograms.lock().unwrap();
-        h.get(&k)
-            .map_or(Vec::new(), |s| s.0.lock().unwrap().clone())
-    }
-}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-6
@@ -86,7 +18,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[tokio::test(start_paused = true)]
 async fn counters_gauges_and_histograms_by_class() {
-    let rec = TestRecorder::default();
+    let rec = TestRecorder::new("test");
     let _local = ::metrics::set_default_local_recorder(&rec);
     let p = pool_with(cfg(2).max_attempts(3));
     p.export_metrics("test");
@@ -169,7 +101,7 @@ async fn counters_gauges_and_histograms_by_class() {
 
 #[tokio::test(start_paused = true)]
 async fn gauges_follow_the_queue_and_refused_submits_count_as_rejected() {
-    let rec = TestRecorder::default();
+    let rec = TestRecorder::new("test");
     let _local = ::metrics::set_default_local_recorder(&rec);
     let p = pool_with(cfg(1).max_queued(1));
     p.export_metrics("test");

@@ -132,17 +132,29 @@ fn dropping_ops_from_other_threads_while_they_start_leaks_nothing() {
     });
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_op_future_moved_to_another_task_is_woken_there() {
-    let p = pool(1);
+/// On a pool of one slot: an op holding the slot for 10 ms (in its own task),
+/// and an op queued behind it that this task polled once (so this task's waker
+/// is the one registered).
+async fn queued_behind_a_holder(
+    p: &Pool,
+) -> (
+    tokio::task::JoinHandle<Result<(), PoolError<Oops>>>,
+    std::pin::Pin<Box<impl std::future::Future<Output = Result<i32, PoolError<Oops>>> + Send>>,
+) {
     let holder = tokio::spawn(p.run(RunOptions::new(), |_| async {
         tokio::time::sleep(ms(10)).await;
         Ok::<_, Oops>(())
     }));
     settle().await;
-    // Queued, with this task's waker registered.
     let mut queued = Box::pin(p.run(RunOptions::new(), |_| async { Ok::<_, Oops>(7) }));
     assert!(poll_once(&mut queued).await.is_pending());
+    (holder, queued)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_op_future_moved_to_another_task_is_woken_there() {
+    let p = pool(1);
+    let (holder, queued) = queued_behind_a_holder(&p).await;
     // Finished in another task: it must register that task's waker.
     let moved = tokio::spawn(queued);
     holder.await.unwrap().unwrap();
@@ -166,13 +178,7 @@ async fn an_op_future_moved_after_it_started_is_woken_there() {
 #[tokio::test(start_paused = true)]
 async fn a_start_that_lands_while_the_future_moves_between_tasks_is_not_lost() {
     let p = pool(1);
-    let holder = tokio::spawn(p.run(RunOptions::new(), |_| async {
-        tokio::time::sleep(ms(10)).await;
-        Ok::<_, Oops>(())
-    }));
-    settle().await;
-    let mut queued = Box::pin(p.run(RunOptions::new(), |_| async { Ok::<_, Oops>(7) }));
-    assert!(poll_once(&mut queued).await.is_pending());
+    let (holder, queued) = queued_behind_a_holder(&p).await;
     // The slot frees and the start is delivered while nobody polls `queued`;
     // then a different task (another waker) polls it first.
     holder.await.unwrap().unwrap();

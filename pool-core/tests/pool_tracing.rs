@@ -1,106 +1,15 @@
 //! Feature `tracing`: a `pool.op` span per op and a `pool.attempt` child per
 //! attempt, with their ids, class, partition and outcome. A small hand-written
-//! subscriber records every span, its parent, its fields and the events inside.
+//! subscriber (`pool_util/capture.rs`) records every span, its parent, its
+//! fields and the events inside.
 #![cfg(feature = "tracing")]
 
 mod pool_util;
 use pool_core::*;
+use pool_util::capture::{Capture, SpanRec};
 use pool_util::*;
-use std::collections::BTreeMap;
-use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-
-#[derive(Clone, Debug, Default)]
-struct SpanRec {
-    name: &'static str,
-    parent: Option<u64>,
-    fields: BTreeMap<String, String>,
-    /// Messages of events emitted while this span was the current one.
-    events: Vec<String>,
-}
-
-#[derive(Clone, Default)]
-struct Capture {
-    next: Arc<AtomicU64>,
-    spans: Arc<Mutex<BTreeMap<u64, SpanRec>>>,
-    stack: Arc<Mutex<Vec<u64>>>,
-}
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_string(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
-        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
-        let parent = match attrs.parent() {
-            Some(p) => Some(p.into_u64()),
-            None if attrs.is_contextual() => self.stack.lock().unwrap().last().copied(),
-            None => None,
-        };
-        let mut rec = SpanRec {
-            name: attrs.metadata().name(),
-            parent,
-            ..SpanRec::default()
-        };
-        attrs.record(&mut Fields(&mut rec.fields));
-        self.spans.lock().unwrap().insert(id, rec);
-        Id::from_u64(id)
-    }
-    fn record(&self, span: &Id, values: &Record<'_>) {
-        if let Some(rec) = self.spans.lock().unwrap().get_mut(&span.into_u64()) {
-            values.record(&mut Fields(&mut rec.fields));
-        }
-    }
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        let current = self.stack.lock().unwrap().last().copied();
-        if let Some(c) = current {
-            if let Some(rec) = self.spans.lock().unwrap().get_mut(&c) {
-                rec.events
-                    .push(fields.get("message").cloned().unwrap_or_default());
-            }
-        }
-    }
-    fn enter(&self, span: &Id) {
-        self.stack.lock().unwrap().push(span.into_u64());
-    }
-    fn exit(&self, span: &Id) {
-        let mut s = self.stack.lock().unwrap();
-        if let Some(i) = s.iter().rposition(|&x| x == span.into_u64()) {
-            s.remove(i);
-        }
-    }
-}
-
-impl Capture {
-    fn named(&self, name: &str) -> Vec<(u64, SpanRec)> {
-        self.spans
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, r)| r.name == name)
-            .map(|(k, v)| (*k, v.clone()))
-            .collect()
-    }
-}
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 fn field<'a>(r: &'a SpanRec, name: &str) -> &'a str {
     r.fields.get(name).map(String::as_str).unwrap_or("<unset>")

@@ -3,76 +3,18 @@
 //! (Spans: `spans.rs`.)
 
 use crate::common::{bucket, data, pool, start, Fault, Rule};
-use metrics::{
-    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-};
 use pool_s3::{CallOptions, OpClass};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+// The recorder pool-core's own metrics test uses.
+#[path = "../../pool-core/tests/pool_util/recorder.rs"]
+mod recorder;
+use recorder::TestRecorder;
 
 // ---- metrics ---------------------------------------------------------------
 
-#[derive(Default)]
-struct Samples(Mutex<Vec<f64>>);
-
-impl HistogramFn for Samples {
-    fn record(&self, value: f64) {
-        self.0.lock().unwrap().push(value);
-    }
-}
-
-/// Keeps every counter, gauge and histogram by `name{labels}`.
-#[derive(Default)]
-struct Keep {
-    counters: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
-    gauges: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
-    histograms: Mutex<BTreeMap<String, Arc<Samples>>>,
-}
-
-fn key_string(key: &Key) -> String {
-    let mut labels: Vec<String> = key
-        .labels()
-        .map(|l| format!("{}={}", l.key(), l.value()))
-        .collect();
-    labels.sort();
-    format!("{}{{{}}}", key.name(), labels.join(","))
-}
-
-impl Recorder for Keep {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let mut m = self.counters.lock().unwrap();
-        Counter::from_arc(m.entry(key_string(key)).or_default().clone())
-    }
-    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let mut m = self.gauges.lock().unwrap();
-        Gauge::from_arc(m.entry(key_string(key)).or_default().clone())
-    }
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let mut m = self.histograms.lock().unwrap();
-        Histogram::from_arc(m.entry(key_string(key)).or_default().clone())
-    }
-}
-
-impl Keep {
-    fn counter(&self, name: &str, class: &str) -> u64 {
-        let k = format!("{name}{{class={class},pool=s3}}");
-        let m = self.counters.lock().unwrap();
-        m.get(&k).map_or(0, |c| c.load(Ordering::SeqCst))
-    }
-    fn samples(&self, name: &str, class: &str) -> usize {
-        let k = format!("{name}{{class={class},pool=s3}}");
-        let m = self.histograms.lock().unwrap();
-        m.get(&k).map_or(0, |s| s.0.lock().unwrap().len())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn metrics_go_through_the_metrics_facade() {
-    let rec = Keep::default();
+    let rec = TestRecorder::new("s3");
     let _local = metrics::set_default_local_recorder(&rec);
     let server = start().await;
     let c = crate::common::client(&server, pool(4));
@@ -93,11 +35,9 @@ async fn metrics_go_through_the_metrics_facade() {
     assert_eq!(rec.counter("pool_attempts_total", "get"), 2);
     assert_eq!(rec.counter("pool_retries_total", "get"), 1);
     assert_eq!(rec.counter("pool_attempts_throttled_total", "get"), 1);
-    assert_eq!(rec.samples("pool_attempt_duration_seconds", "put"), 3);
-    assert_eq!(rec.samples("pool_op_duration_seconds", "get"), 1);
-    let g = rec.gauges.lock().unwrap();
-    let limit = g.get("pool_limit{pool=s3}").expect("the limit gauge");
-    assert_eq!(f64::from_bits(limit.load(Ordering::SeqCst)), 4.0);
+    assert_eq!(rec.samples("pool_attempt_duration_seconds", "put").len(), 3);
+    assert_eq!(rec.samples("pool_op_duration_seconds", "get").len(), 1);
+    assert_eq!(rec.gauge("pool_limit"), 4.0);
 }
 
 // ---- snapshot → pool-sim ------------------------------------------------------

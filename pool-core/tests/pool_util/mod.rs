@@ -1,6 +1,13 @@
 //! Helpers shared by the async pool tests (`tests/pool_*.rs`).
 #![allow(dead_code)]
 
+/// A `tracing` subscriber that records spans and events.
+#[cfg(feature = "tracing")]
+pub mod capture;
+/// A `metrics` recorder that keeps every value.
+#[cfg(feature = "metrics")]
+pub mod recorder;
+
 use pool_core::{EngineConfig, EngineConfigBuilder, Pool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
