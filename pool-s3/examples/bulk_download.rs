@@ -142,15 +142,7 @@ pub async fn run(args: Args) -> Result<String, String> {
     )
     .await;
     bar.finish_and_clear();
-    for (key, e) in t.failed.iter().take(5) {
-        eprintln!("failed: {key}: {e}");
-    }
-    let s = shared::finish("downloaded", &args, &t, &target.client)?;
-    if t.failed.is_empty() {
-        Ok(s)
-    } else {
-        Err(format!("{s}\n{} downloads failed", t.failed.len()))
-    }
+    shared::finish("download", &args, &t, &target.client)
 }
 
 /// The files under `dir`, in path order.

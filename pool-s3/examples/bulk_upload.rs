@@ -98,15 +98,7 @@ pub async fn run(args: Args) -> Result<String, String> {
     let bar = shared::progress(total, args.quiet, "upload");
     let t = upload(&target.client, &target.bucket, &files, |n| bar.inc(n)).await;
     bar.finish_and_clear();
-    for (key, e) in t.failed.iter().take(5) {
-        eprintln!("failed: {key}: {e}");
-    }
-    let s = shared::finish("uploaded", &args, &t, &target.client)?;
-    if t.failed.is_empty() {
-        Ok(s)
-    } else {
-        Err(format!("{s}\n{} uploads failed", t.failed.len()))
-    }
+    shared::finish("upload", &args, &t, &target.client)
 }
 
 #[allow(dead_code)] // not called when a test includes this file

@@ -211,14 +211,24 @@ pub fn summary(verb: &str, t: &Transfer, m: &MetricsSnapshot) -> String {
     s
 }
 
-/// The summary, and the metrics snapshot written where `--metrics-out` says.
-pub fn finish(verb: &str, args: &Args, t: &Transfer, c: &Client) -> Result<String, String> {
+/// Ends a transfer of `what` ("upload", "download"): prints its first failures,
+/// writes the metrics snapshot where `--metrics-out` says, and returns the
+/// summary, as an error if any object failed.
+pub fn finish(what: &str, args: &Args, t: &Transfer, c: &Client) -> Result<String, String> {
+    for (key, e) in t.failed.iter().take(5) {
+        eprintln!("failed: {key}: {e}");
+    }
     let m = c.pool().metrics();
     if let Some(path) = &args.metrics_out {
         pool_s3::write_metrics_snapshot(&m, path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    Ok(summary(verb, t, &m))
+    let s = summary(&format!("{what}ed"), t, &m);
+    if t.failed.is_empty() {
+        Ok(s)
+    } else {
+        Err(format!("{s}\n{} {what}s failed", t.failed.len()))
+    }
 }
 
 /// Runs an example's async body on a multi-thread runtime, printing its
