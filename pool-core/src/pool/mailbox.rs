@@ -302,7 +302,10 @@ impl Boxes {
         if slot < DENSE_MAX {
             let s = slot as usize;
             if s >= self.boxes.len() {
-                self.grow(s);
+                // Doubling (like the `Vec` under it), not one box per new slot:
+                // a burst of submits then resizes about 20 times, not per op.
+                let len = self.boxes.len();
+                self.grow(s.max((2 * len).min(DENSE_MAX as usize - 1)).max(63));
             }
             if self.boxes[s].id == 0 {
                 self.boxes[s].id = id.get();
