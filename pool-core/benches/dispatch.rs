@@ -14,16 +14,28 @@
 //! * `semaphore_spawn` — acquire, then `tokio::spawn` per op;
 //! * `buffer_unordered` — `buffer_unordered(100)`, no limit object (the floor).
 //!
-//! Group `dispatch_parts` has `engine_sync`: the same 100k submits and completions
-//! made directly on an [`Engine`] (no futures, no clock), which is the engine's
-//! share of `pool`.
+//! Group `dispatch_parts` splits `pool` into parts, each for the same 100k ops:
+//! * `engine_sync` — the submits and completions made directly on an [`Engine`]
+//!   (no futures, no clock): the engine's share;
+//! * `clock_reads` — the two clock reads `pool` makes per op (submit and attempt
+//!   end), through the tokio runtime adapter;
+//! * `histogram_records` — the four latency records the engine makes per op
+//!   (queue wait, attempt, end-to-end, service), on histograms shaped like the
+//!   default metrics config's.
+//!
+//! The last two are fixed costs of timing every op: compared with
+//! `semaphore_inline` in the same run they show how much of the budget they take.
 //!
 //! Run: `cargo bench -p pool-core --bench dispatch`.
 
+use criterion::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use futures_util::stream::{self, FuturesUnordered, StreamExt};
+use hdrhistogram::Histogram;
+use pool_core::pool::{Runtime, TokioRuntime};
 use pool_core::{
-    AttemptOutcome, Decision, Engine, EngineConfig, Instant, OpOptions, Pool, RunOptions,
+    AttemptOutcome, Decision, Engine, EngineConfig, Instant, MetricsConfig, OpOptions, Pool,
+    RunOptions,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -130,6 +142,27 @@ fn engine_sync() {
     assert_eq!(done, OPS);
 }
 
+/// What `pool` spends on reading the clock: two reads per op.
+fn clock_reads(clock: &TokioRuntime) {
+    let mut last = Instant::ZERO;
+    for _ in 0..2 * OPS {
+        last = last.max(black_box(clock.now()));
+    }
+    black_box(last);
+}
+
+/// What the engine spends on latency histograms: four records per op, into
+/// histograms with the default metrics range and precision.
+fn histogram_records(hs: &mut [Histogram<u64>; 4]) {
+    for i in 0..OPS as u64 {
+        // Microsecond values spread like a busy pool's (tens to thousands).
+        let v = black_box(20 + (i * 7919) % 5_000);
+        for h in hs.iter_mut() {
+            h.saturating_record(v);
+        }
+    }
+}
+
 fn dispatch(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("dispatch");
@@ -165,6 +198,24 @@ fn dispatch(c: &mut Criterion) {
     g.throughput(Throughput::Elements(OPS as u64));
     g.sample_size(10);
     g.bench_function("engine_sync", |b| b.iter(engine_sync));
+    let clock = {
+        let _guard = rt.enter();
+        TokioRuntime::current().expect("inside the runtime")
+    };
+    g.bench_function("clock_reads", |b| {
+        b.iter(|| {
+            let _guard = rt.enter();
+            clock_reads(&clock)
+        })
+    });
+    let m = MetricsConfig::default();
+    let shape =
+        Histogram::<u64>::new_with_bounds(1, m.histogram_max_ms * 1_000, m.significant_figures)
+            .expect("default histogram bounds");
+    let mut hs = std::array::from_fn(|_| shape.clone());
+    g.bench_function("histogram_records", |b| {
+        b.iter(|| histogram_records(&mut hs))
+    });
     g.finish();
 }
 
