@@ -428,6 +428,15 @@ fn micros(d: Duration, max_us: u64) -> u64 {
         .clamp(1, max_us)
 }
 
+/// [`micros`] of `Duration::from_nanos(nanos)`, without building the
+/// `Duration`: its whole seconds × 10^6 plus its sub-second µs is exactly
+/// `nanos / 1000` (no saturation: that is below `u64::MAX`). The engine keeps
+/// times as nanos, so its hot path records through this.
+#[inline]
+fn micros_ns(nanos: u64, max_us: u64) -> u64 {
+    (nanos / 1_000).clamp(1, max_us)
+}
+
 /// The state of `class`, created on first use. A free function over the two fields
 /// so callers can keep borrowing the other fields of `Metrics`.
 #[inline]
@@ -437,6 +446,23 @@ fn class_entry<'a>(
     class: OpClass,
 ) -> &'a mut ClassMetrics {
     let i = usize::from(class.0);
+    if classes.get(i).is_some_and(Option::is_some) {
+        // Seen before (every call but the class's first): no resize or insert
+        // path to step over.
+        return classes[i]
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!("checked above"));
+    }
+    new_class_entry(classes, template, i)
+}
+
+#[cold]
+#[inline(never)]
+fn new_class_entry<'a>(
+    classes: &'a mut Vec<Option<Box<ClassMetrics>>>,
+    template: &Histogram<u64>,
+    i: usize,
+) -> &'a mut ClassMetrics {
     if i >= classes.len() {
         classes.resize_with(i + 1, || None);
     }
@@ -494,10 +520,22 @@ impl Metrics {
         queue_wait: Duration,
         hedge: bool,
     ) {
+        self.started(class, |max| micros(queue_wait, max), hedge);
+    }
+
+    /// [`Metrics::record_started`] with the queue wait in nanoseconds (the
+    /// engine's unit), skipping the `Duration` round trip.
+    #[inline]
+    pub(crate) fn record_started_ns(&mut self, class: OpClass, queue_wait_ns: u64, hedge: bool) {
+        self.started(class, |max| micros_ns(queue_wait_ns, max), hedge);
+    }
+
+    /// `us` gives the clamped queue wait in µs, only computed if it is recorded.
+    #[inline]
+    fn started(&mut self, class: OpClass, us: impl FnOnce(u64) -> u64, hedge: bool) {
         let c = class_entry(&mut self.classes, &self.template, class);
         if self.op_histograms {
-            c.queue_wait
-                .saturating_record(micros(queue_wait, self.max_us));
+            c.queue_wait.saturating_record(us(self.max_us));
         }
         c.counters.started += 1;
         self.counters.started += 1;
@@ -518,12 +556,35 @@ impl Metrics {
         latency: Option<Duration>,
         outcome: SampleOutcome,
     ) {
+        let us = latency.map(|l| move |max| micros(l, max));
+        self.attempt_ended(class, us, outcome);
+    }
+
+    /// [`Metrics::record_attempt_end`] with the latency in nanoseconds.
+    #[inline]
+    pub(crate) fn record_attempt_end_ns(
+        &mut self,
+        class: OpClass,
+        latency_ns: Option<u64>,
+        outcome: SampleOutcome,
+    ) {
+        let us = latency_ns.map(|l| move |max| micros_ns(l, max));
+        self.attempt_ended(class, us, outcome);
+    }
+
+    #[inline]
+    fn attempt_ended(
+        &mut self,
+        class: OpClass,
+        us: Option<impl FnOnce(u64) -> u64>,
+        outcome: SampleOutcome,
+    ) {
         if outcome == SampleOutcome::Cancelled {
             return;
         }
         let c = class_entry(&mut self.classes, &self.template, class);
-        if let (true, Some(latency)) = (self.attempt_histogram, latency) {
-            c.attempt.saturating_record(micros(latency, self.max_us));
+        if let (true, Some(us)) = (self.attempt_histogram, us) {
+            c.attempt.saturating_record(us(self.max_us));
         }
         if outcome == SampleOutcome::Success {
             return;
@@ -560,23 +621,61 @@ impl Metrics {
         latency: Option<(Duration, Option<Duration>)>,
         bytes: u64,
     ) {
-        // Which counter to bump, and whether the op ran to a verdict (Some(success)).
-        type Field = fn(&mut Counters) -> &mut u64;
-        let (field, verdict): (Field, Option<bool>) = match resolution {
-            Resolution::Succeeded { .. } => (|k| &mut k.succeeded, Some(true)),
-            Resolution::Failed { .. } => (|k| &mut k.failed, Some(false)),
-            Resolution::Cancelled { .. } => (|k| &mut k.cancelled, None),
-            Resolution::Rejected { .. } => (|k| &mut k.rejected, None),
-        };
+        self.resolved(now, class, resolution, latency, micros, bytes);
+    }
+
+    /// [`Metrics::record_resolved`] with the latencies in nanoseconds.
+    #[inline]
+    pub(crate) fn record_resolved_ns(
+        &mut self,
+        now: Instant,
+        class: OpClass,
+        resolution: &Resolution,
+        latency_ns: Option<(u64, Option<u64>)>,
+        bytes: u64,
+    ) {
+        self.resolved(now, class, resolution, latency_ns, micros_ns, bytes);
+    }
+
+    /// `us` turns a latency into the clamped µs recorded (only when recorded).
+    #[inline]
+    fn resolved<L: Copy>(
+        &mut self,
+        now: Instant,
+        class: OpClass,
+        resolution: &Resolution,
+        latency: Option<(L, Option<L>)>,
+        us: impl Fn(L, u64) -> u64,
+        bytes: u64,
+    ) {
         let c = class_entry(&mut self.classes, &self.template, class);
-        *field(&mut c.counters) += 1;
-        *field(&mut self.counters) += 1;
-        let Some(success) = verdict else { return };
+        // Bump the outcome's counter; only an op that ran to a verdict goes on.
+        let success = match resolution {
+            Resolution::Succeeded { .. } => {
+                c.counters.succeeded += 1;
+                self.counters.succeeded += 1;
+                true
+            }
+            Resolution::Failed { .. } => {
+                c.counters.failed += 1;
+                self.counters.failed += 1;
+                false
+            }
+            Resolution::Cancelled { .. } => {
+                c.counters.cancelled += 1;
+                self.counters.cancelled += 1;
+                return;
+            }
+            Resolution::Rejected { .. } => {
+                c.counters.rejected += 1;
+                self.counters.rejected += 1;
+                return;
+            }
+        };
         if let (true, Some((end_to_end, service))) = (self.op_histograms, latency) {
-            c.end_to_end
-                .saturating_record(micros(end_to_end, self.max_us));
+            c.end_to_end.saturating_record(us(end_to_end, self.max_us));
             if let Some(s) = service {
-                c.service.saturating_record(micros(s, self.max_us));
+                c.service.saturating_record(us(s, self.max_us));
             }
         }
         self.window

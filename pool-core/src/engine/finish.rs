@@ -141,13 +141,9 @@ impl Engine {
                 });
             }
         }
-        let latency = Duration::from_nanos(self.now.as_nanos().saturating_sub(a.started_at));
-        self.metrics.record_attempt_end(
-            self.now,
-            OpClass(class),
-            sampled.then_some(latency),
-            outcome,
-        );
+        let latency = self.now.as_nanos().saturating_sub(a.started_at);
+        self.metrics
+            .record_attempt_end_ns(OpClass(class), sampled.then_some(latency), outcome);
         if sampled && self.has_listeners() {
             let sample = AttemptSample {
                 attempt: AttemptId {
@@ -429,11 +425,10 @@ impl Engine {
         if !self.lend_candidates.is_empty() {
             self.lend_candidates.remove(&slot);
         }
-        let e2e = Duration::from_nanos(now.saturating_sub(op.submitted_at));
-        let service = (op.first_started != NEVER)
-            .then(|| Duration::from_nanos(now.saturating_sub(op.first_started)));
+        let e2e = now.saturating_sub(op.submitted_at);
+        let service = (op.first_started != NEVER).then(|| now.saturating_sub(op.first_started));
         let sampled = !op.has(flags::UNSAMPLED);
-        self.metrics.record_resolved(
+        self.metrics.record_resolved_ns(
             self.now,
             OpClass(op.class),
             &resolution,

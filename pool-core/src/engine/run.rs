@@ -238,12 +238,8 @@ impl Engine {
         }
         self.ensure_class(class);
         self.classes[class as usize].starts += 1;
-        self.metrics.record_started(
-            self.now,
-            OpClass(class),
-            core::time::Duration::from_nanos(queue_wait),
-            hedge,
-        );
+        self.metrics
+            .record_started_ns(OpClass(class), queue_wait, hedge);
         let attempt = AttemptId {
             op: self.id_of(slot),
             number,
