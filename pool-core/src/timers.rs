@@ -97,6 +97,14 @@ impl Timers {
         }
     }
 
+    /// Whether no timer is pending: the engine's per-input timer work (firing
+    /// due timers, pruning stale ones) is skipped without a call when there is
+    /// nothing to look at, the common case for a pool without timeouts.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fifo.is_empty() && self.heap.is_empty()
+    }
+
     /// The earliest pending instant (may belong to a stale timer; waking for it is
     /// harmless).
     pub(crate) fn next_at(&self) -> Option<Instant> {

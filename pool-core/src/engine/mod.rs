@@ -450,10 +450,20 @@ impl Engine {
     }
 
     /// Moves time forward (never back) and fires due timers.
+    #[inline]
     fn advance(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
         }
+        if !self.timers.is_empty() {
+            self.fire_due();
+        }
+    }
+
+    /// The out-of-line part of [`Engine::advance`]: a pool without timeouts,
+    /// deadlines or backoffs has no timer pending and never gets here.
+    #[inline(never)]
+    fn fire_due(&mut self) {
         while let Some(kind) = self.timers.pop_due(self.now) {
             self.fire(kind);
         }
@@ -468,12 +478,21 @@ impl Engine {
     /// Delivers buffered events; a panicking observer is counted, not propagated.
     /// Called at the end of every input, so it also prunes stale timers: the
     /// wake-up the driver sees is then a real one.
+    #[inline]
     fn flush_events(&mut self) {
-        let (ops, attempts) = (&self.ops, &self.attempts);
-        self.timers.prune(|k| timer_live(ops, attempts, k));
-        if self.events.is_empty() {
-            return;
+        if !self.timers.is_empty() {
+            let (ops, attempts) = (&self.ops, &self.attempts);
+            self.timers.prune(|k| timer_live(ops, attempts, k));
         }
+        if !self.events.is_empty() {
+            self.deliver_events();
+        }
+    }
+
+    /// The out-of-line part of [`Engine::flush_events`]: only runs with an
+    /// observer set (events are buffered only then).
+    #[inline(never)]
+    fn deliver_events(&mut self) {
         let Some(obs) = self.observer.as_mut() else {
             self.events.clear();
             return;

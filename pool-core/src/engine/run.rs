@@ -18,7 +18,10 @@ impl Engine {
         }
         if self.recheck {
             self.recheck = false;
-            self.recheck_blocked();
+            // Nothing blocked (the common case): nothing to re-check.
+            if !self.queue.blocked.is_empty() {
+                self.recheck_blocked();
+            }
         }
         while self.in_flight < self.limit {
             let ops = &self.ops;
