@@ -25,15 +25,17 @@ fn sample_outcome(class: ErrorClass) -> SampleOutcome {
 impl Engine {
     /// Finds a running attempt's slot.
     fn running_attempt(&self, attempt: AttemptId) -> Option<(u32, u32)> {
-        let slot = self.op_slot(attempt.op)?;
-        let mut a = self.ops.get(slot)?.attempt;
+        let (slot, gen) = super::split_id(attempt.op);
+        // One lookup for the op's liveness and its first running attempt.
+        let first = self.ops.get(slot).filter(|o| o.gen.get() == gen)?.attempt;
+        let mut a = first;
         while a != NONE {
             let rec = self.attempts.get(a)?;
             if rec.number == attempt.number {
                 return Some((slot, a));
             }
             a = rec.twin;
-            if a == self.ops.get(slot)?.attempt {
+            if a == first {
                 break;
             }
         }
@@ -52,13 +54,14 @@ impl Engine {
         match outcome {
             AttemptOutcome::Success => {
                 self.end_attempt(aslot, SampleOutcome::Success, bytes);
-                if self.ops.get(slot).is_some_and(|o| o.attempt != NONE) {
+                // Read together: cancelling the twin changes neither count.
+                let (twin_running, cost, attempts) = {
+                    let op = self.ops.get(slot).expect("live op");
+                    (op.attempt != NONE, op.retry_cost, u32::from(op.attempts))
+                };
+                if twin_running {
                     self.cancel_attempts(slot, CancelReason::LostHedge);
                 }
-                let (cost, attempts) = {
-                    let op = self.ops.get(slot).expect("live op");
-                    (op.retry_cost, u32::from(op.attempts))
-                };
                 self.retry.on_success(cost.map(u32::from));
                 self.resolve(slot, Resolution::Succeeded { attempts }, bytes);
             }
@@ -85,7 +88,7 @@ impl Engine {
     pub(super) fn end_attempt(&mut self, aslot: u32, outcome: SampleOutcome, bytes: u64) {
         let a = self.attempts.remove(aslot).expect("running attempt");
         let slot = a.op;
-        let (class, partition, expected, lending, gen, sampled) = {
+        let (class, partition, expected, lending, gen, sampled, still_running) = {
             let op = self.ops.get_mut(slot).expect("live op");
             op.running -= 1;
             if op.attempt == aslot {
@@ -98,6 +101,7 @@ impl Engine {
                 op.has(flags::LENDING),
                 op.gen,
                 !op.has(flags::UNSAMPLED),
+                op.running > 0,
             )
         };
         if a.twin != NONE {
@@ -108,7 +112,6 @@ impl Engine {
         self.running_attempts -= 1;
         self.bytes_in_flight = self.bytes_in_flight.saturating_sub(expected);
         self.recheck = true;
-        let still_running = self.ops.get(slot).is_some_and(|o| o.running > 0);
         let passes_loan = lending && !still_running;
         if a.lender != NONE {
             if passes_loan {

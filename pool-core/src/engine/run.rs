@@ -154,7 +154,7 @@ impl Engine {
         let now = self.now.as_nanos();
         let uid = self.next_attempt_uid;
         self.next_attempt_uid = self.next_attempt_uid.wrapping_add(1);
-        let (number, class, partition, queue_wait, timeout, bytes, first, idempotent, twin) = {
+        let (number, class, partition, queue_wait, timeout, bytes, first, idempotent, twin, gen) = {
             let op = self.ops.get_mut(slot).expect("live op");
             op.attempts = op.attempts.saturating_add(1);
             let first = op.first_started == NEVER;
@@ -179,6 +179,7 @@ impl Engine {
                 first,
                 op.has(flags::IDEMPOTENT),
                 op.attempt,
+                op.gen,
             )
         };
         if first {
@@ -197,7 +198,15 @@ impl Engine {
         }
         self.running_attempts += 1;
         self.bytes_in_flight = self.bytes_in_flight.saturating_add(bytes);
-        let mut timers = 0u8;
+        // The hedge delay is read before the attempt is stored (nothing in
+        // between touches what it reads) so the attempt's timer count is known
+        // up front and the record needs no second lookup to set it.
+        let hedge_after = if !hedge && idempotent && self.cfg.hedge.is_some() {
+            self.hedge_threshold(class)
+        } else {
+            None
+        };
+        let timers = u8::from(timeout != 0) + u8::from(hedge_after.is_some());
         let aslot = self.attempts.insert(Attempt {
             op: slot,
             number,
@@ -208,7 +217,7 @@ impl Engine {
             twin,
             hedge,
             lender,
-            timers: 0,
+            timers,
         });
         if borrowed {
             self.loans.insert(lender, aslot);
@@ -225,26 +234,19 @@ impl Engine {
             let at = self.now + super::state::unpack_timeout(timeout);
             self.timers
                 .schedule(at, TimerKind::AttemptTimeout { slot: aslot, uid });
-            timers += 1;
         }
-        if !hedge && idempotent && self.cfg.hedge.is_some() {
-            if let Some(after) = self.hedge_threshold(class) {
-                self.timers.schedule(
-                    self.now + core::time::Duration::from_nanos(after),
-                    TimerKind::Hedge { slot: aslot, uid },
-                );
-                timers += 1;
-            }
-        }
-        if let Some(a) = self.attempts.get_mut(aslot) {
-            a.timers = timers;
+        if let Some(after) = hedge_after {
+            self.timers.schedule(
+                self.now + core::time::Duration::from_nanos(after),
+                TimerKind::Hedge { slot: aslot, uid },
+            );
         }
         self.ensure_class(class);
         self.classes[class as usize].starts += 1;
         self.metrics
             .record_started_ns(OpClass(class), queue_wait, hedge);
         let attempt = AttemptId {
-            op: self.id_of(slot),
+            op: super::op_id(slot, gen),
             number,
         };
         self.decisions.push_back(Decision::Start { attempt, hedge });
