@@ -33,6 +33,9 @@ impl<T> Slab<T> {
         self.len
     }
 
+    // Inlined (once per op and per attempt): the page allocation, the only
+    // bulky part, is out of line.
+    #[inline]
     pub(crate) fn insert(&mut self, value: T) -> u32 {
         let idx = match self.free.pop_lowest() {
             Some(i) => i,
@@ -40,12 +43,7 @@ impl<T> Slab<T> {
                 let i = self.next;
                 self.next += 1;
                 if (i as usize) >> PAGE_BITS >= self.pages.len() {
-                    self.pages.push(
-                        (0..PAGE)
-                            .map(|_| None)
-                            .collect::<Vec<_>>()
-                            .into_boxed_slice(),
-                    );
+                    self.add_page();
                 }
                 i
             }
@@ -57,6 +55,18 @@ impl<T> Slab<T> {
         idx
     }
 
+    #[cold]
+    #[inline(never)]
+    fn add_page(&mut self) {
+        self.pages.push(
+            (0..PAGE)
+                .map(|_| None)
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        );
+    }
+
+    #[inline]
     pub(crate) fn remove(&mut self, idx: u32) -> Option<T> {
         let v = self.slot_mut(idx)?.take()?;
         self.free.insert(idx);
@@ -124,11 +134,12 @@ struct FreeSet {
 }
 
 impl FreeSet {
+    // Inlined into `Slab::remove`; growing the bitmaps is out of line.
+    #[inline]
     fn insert(&mut self, idx: u32) {
         let w = idx as usize >> 6;
         if self.words.len() <= w {
-            self.words.resize(w + 1, 0);
-            self.summary.resize((w >> 6) + 1, 0);
+            self.grow(w);
         }
         debug_assert_eq!(self.words[w] & (1 << (idx & 63)), 0, "freed twice");
         self.words[w] |= 1 << (idx & 63);
@@ -136,6 +147,14 @@ impl FreeSet {
         self.first = self.first.min(w >> 6);
     }
 
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, w: usize) {
+        self.words.resize(w + 1, 0);
+        self.summary.resize((w >> 6) + 1, 0);
+    }
+
+    #[inline]
     fn pop_lowest(&mut self) -> Option<u32> {
         while self.first < self.summary.len() {
             let s = self.summary[self.first];
