@@ -170,6 +170,9 @@ impl Engine {
     // ----- outputs -------------------------------------------------------------
 
     /// The next decision for the driver, in order.
+    // Inline across crates: the driver calls it several times per op, and the
+    // call costs more than the pop.
+    #[inline]
     pub fn poll_decision(&mut self) -> Option<Decision> {
         self.decisions.pop_front()
     }

@@ -137,13 +137,21 @@ impl Engine {
     }
 
     /// The lane of (partition, class), made on first use.
+    #[inline]
     pub(super) fn lane_for(&mut self, partition: u32, class: u16) -> u32 {
         let p = self.partitions[partition as usize]
-            .as_mut()
+            .as_ref()
             .expect("live partition");
         if let Some(&(_, lane)) = p.lanes.iter().find(|(c, _)| *c == class) {
             return lane;
         }
+        self.new_lane(partition, class)
+    }
+
+    /// The first op of a class in a partition: gives the pair a lane.
+    #[cold]
+    #[inline(never)]
+    fn new_lane(&mut self, partition: u32, class: u16) -> u32 {
         let lane = match self.free_lanes.pop() {
             Some(l) => {
                 self.queue.reuse_lane(l, partition, class);
@@ -151,7 +159,9 @@ impl Engine {
             }
             None => self.queue.add_lane(partition, class),
         };
-        p.lanes.push((class, lane));
+        if let Some(p) = self.partitions[partition as usize].as_mut() {
+            p.lanes.push((class, lane));
+        }
         self.ensure_class(class);
         lane
     }
