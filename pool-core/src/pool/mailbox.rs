@@ -46,6 +46,10 @@ impl Mail {
             ..Mail::default()
         }
     }
+    /// Whether any attempt is to be dropped.
+    pub(crate) fn has_cancels(&self) -> bool {
+        (self.cancels[0] | self.cancels[1]) != 0
+    }
     /// Nothing to do (`more` aside).
     pub(crate) fn is_empty(&self) -> bool {
         (self.starts[0] | self.starts[1] | self.cancels[0] | self.cancels[1]) == 0

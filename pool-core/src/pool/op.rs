@@ -204,15 +204,8 @@ where
             let mut again = mail.more;
             if !mail.is_empty() {
                 // Drop cancelled attempts before starting anything (no overlap, F24).
-                for c in mail.cancels() {
-                    if *n == c {
-                        fut.set(None);
-                        *n = 0;
-                    }
-                    if let Some(r) = this.rare.as_mut() {
-                        r.others.retain(|(m, _)| *m != c);
-                    }
-                    this.trace.attempt_ended(c, AttemptEnd::Cancelled);
+                if mail.has_cancels() {
+                    drop_cancelled(&mail, fut.as_mut(), n, this.rare, this.trace);
                 }
                 if let Some(r) = mail.resolution {
                     this.state.set(State::Done);
@@ -239,11 +232,9 @@ where
                             fut.set(Some(f));
                             *n = a;
                         }
-                        Ok(f) => rare(this.rare).others.push((a, Box::pin(f))),
+                        Ok(f) => run_beside(this.rare, a, f),
                         Err(p) => {
-                            rare(this.rare).panicked = Some(panic_message(&*p));
-                            this.trace.attempt_ended(a, AttemptEnd::Panicked);
-                            report(shared, id, a, AttemptOutcome::Failed(permanent()), None);
+                            closure_panicked(shared, id, a, p, this.rare, this.trace);
                             again = true;
                         }
                     }
@@ -259,13 +250,7 @@ where
                 }
             }
             if let (None, Some(rare)) = (&ended, this.rare.as_mut()) {
-                for i in 0..rare.others.len() {
-                    let _in_span = this.trace.enter(rare.others[i].0);
-                    if let Some(r) = poll_attempt(rare.others[i].1.as_mut(), cx) {
-                        ended = Some((rare.others.swap_remove(i).0, r));
-                        break;
-                    }
-                }
+                ended = poll_others(rare, this.trace, cx);
             }
             mail = match ended {
                 Some((a, Ok(r))) => {
@@ -286,20 +271,7 @@ where
                         .unwrap_or_default()
                 }
                 Some((a, Err(p))) => {
-                    // A panic is the op's error: drop every attempt and fail them
-                    // permanently so the engine frees the slot and never retries.
-                    let r = rare(this.rare);
-                    r.panicked = Some(panic_message(&*p));
-                    this.trace.attempt_ended(a, AttemptEnd::Panicked);
-                    let fail = || AttemptOutcome::Failed(permanent());
-                    report(shared, id, a, fail(), None);
-                    fut.set(None);
-                    if *n != 0 {
-                        report(shared, id, std::mem::take(n), fail(), None);
-                    }
-                    for (m, _) in r.others.drain(..) {
-                        report(shared, id, m, fail(), None);
-                    }
+                    attempt_panicked(shared, id, a, p, fut.as_mut(), n, this.rare, this.trace);
                     take_mail(&mut shared.lock(), id, op_box, cx.waker(), waker)
                 }
                 None if !again => return Poll::Pending,
@@ -311,6 +283,103 @@ where
 
 fn rare<Fut>(r: &mut Option<Box<Rare<Fut>>>) -> &mut Rare<Fut> {
     r.get_or_insert_with(Box::default)
+}
+
+// What follows `Run::poll` calls only for cancels, hedges and panics. Kept out
+// of line (`#[cold]`) so the path every op takes stays compact: per op it runs
+// beside the engine, the futures and the runtime, and together they barely fit
+// the instruction cache.
+
+/// Drops the attempts `mail` cancels.
+#[cold]
+#[inline(never)]
+fn drop_cancelled<Fut>(
+    mail: &Mail,
+    mut fut: Pin<&mut Option<Fut>>,
+    n: &mut u32,
+    rare: &mut Option<Box<Rare<Fut>>>,
+    trace: &mut OpTrace,
+) {
+    for c in mail.cancels() {
+        if *n == c {
+            fut.set(None);
+            *n = 0;
+        }
+        if let Some(r) = rare.as_mut() {
+            r.others.retain(|(m, _)| *m != c);
+        }
+        trace.attempt_ended(c, AttemptEnd::Cancelled);
+    }
+}
+
+/// Keeps attempt `a` (a hedge) running beside the one in place.
+#[cold]
+#[inline(never)]
+fn run_beside<Fut>(r: &mut Option<Box<Rare<Fut>>>, a: u32, f: Fut) {
+    rare(r).others.push((a, Box::pin(f)));
+}
+
+/// Polls the attempts running beside the one in place: the first that ended.
+#[cold]
+#[inline(never)]
+fn poll_others<Fut: Future>(
+    rare: &mut Rare<Fut>,
+    trace: &mut OpTrace,
+    cx: &mut Context<'_>,
+) -> Option<(u32, Polled<Fut::Output>)> {
+    for i in 0..rare.others.len() {
+        let _in_span = trace.enter(rare.others[i].0);
+        if let Some(r) = poll_attempt(rare.others[i].1.as_mut(), cx) {
+            return Some((rare.others.swap_remove(i).0, r));
+        }
+    }
+    None
+}
+
+/// The closure panicked making attempt `a`: the panic is the op's error and the
+/// attempt fails permanently (the slot is freed, nothing is retried).
+#[cold]
+#[inline(never)]
+fn closure_panicked<Fut>(
+    shared: &Shared,
+    id: OpId,
+    a: u32,
+    p: Box<dyn Any + Send>,
+    r: &mut Option<Box<Rare<Fut>>>,
+    trace: &mut OpTrace,
+) {
+    rare(r).panicked = Some(panic_message(&*p));
+    trace.attempt_ended(a, AttemptEnd::Panicked);
+    report(shared, id, a, AttemptOutcome::Failed(permanent()), None);
+}
+
+/// Attempt `a` panicked: a panic is the op's error, so every attempt is dropped
+/// and failed permanently (the engine frees the slot and never retries).
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn attempt_panicked<Fut>(
+    shared: &Shared,
+    id: OpId,
+    a: u32,
+    p: Box<dyn Any + Send>,
+    mut fut: Pin<&mut Option<Fut>>,
+    n: &mut u32,
+    r: &mut Option<Box<Rare<Fut>>>,
+    trace: &mut OpTrace,
+) {
+    let r = rare(r);
+    r.panicked = Some(panic_message(&*p));
+    trace.attempt_ended(a, AttemptEnd::Panicked);
+    let fail = || AttemptOutcome::Failed(permanent());
+    report(shared, id, a, fail(), None);
+    fut.set(None);
+    if *n != 0 {
+        report(shared, id, std::mem::take(n), fail(), None);
+    }
+    for (m, _) in r.others.drain(..) {
+        report(shared, id, m, fail(), None);
+    }
 }
 
 fn permanent() -> AttemptError {
@@ -411,11 +480,14 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
     }
 }
 
+/// An ended attempt's output, or the panic it ended with.
+type Polled<T> = Result<T, Box<dyn Any + Send>>;
+
 /// Polls an attempt's future, catching a panic: `None` while it is pending.
 fn poll_attempt<Fut: Future>(
     fut: Pin<&mut Fut>,
     cx: &mut Context<'_>,
-) -> Option<Result<Fut::Output, Box<dyn Any + Send>>> {
+) -> Option<Polled<Fut::Output>> {
     match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
         Ok(Poll::Pending) => None,
         Ok(Poll::Ready(r)) => Some(Ok(r)),
@@ -424,7 +496,23 @@ fn poll_attempt<Fut: Future>(
 }
 
 /// The op's result from its resolution and what its attempts produced.
+#[inline]
 fn output<T, E>(
+    resolution: Resolution,
+    value: Option<T>,
+    last_err: Option<(E, ErrorClass)>,
+    panicked: Option<String>,
+) -> Result<T, PoolError<E>> {
+    match (resolution, value, panicked) {
+        (Resolution::Succeeded { .. }, Some(v), None) => Ok(v),
+        (resolution, value, panicked) => error_output(resolution, value, last_err, panicked),
+    }
+}
+
+/// [`output`] for every case but a plain success, out of line.
+#[cold]
+#[inline(never)]
+fn error_output<T, E>(
     resolution: Resolution,
     value: Option<T>,
     last_err: Option<(E, ErrorClass)>,
