@@ -24,6 +24,10 @@
 //! that surfaces and no longer matches is refreshed in place. A blocked lane's
 //! heads are dropped as they surface and re-announced when it is unblocked.
 //!
+//! The least head is kept out of the heap (`Queue::top`). After a pop the same
+//! bucket's next entry usually stays the best (a run of one priority drains in
+//! order), and then refreshing the top is one comparison instead of a sift.
+//!
 //! Removal (cancel, deadline, a child borrowing its parent's slot) is lazy: the
 //! entry stays in its bucket and is skipped when it surfaces; a bucket is
 //! compacted once stale entries outnumber live ones, so memory stays bounded.
@@ -65,6 +69,9 @@ pub(crate) struct Lane {
     pub blocked: Option<Block>,
     /// `(priority, bucket)`, sorted by priority.
     buckets: Vec<(i32, u32)>,
+    /// The last `(priority, bucket)` looked up: ops of one priority usually
+    /// come in runs, and then push needs no search. Cleared when buckets go.
+    last: Option<(i32, u32)>,
 }
 
 /// The ops of one lane and one priority, in `(key, seq)` order.
@@ -125,14 +132,14 @@ struct Head {
 }
 
 impl Head {
-    fn of(e: Entry, bucket: u32, token: u32) -> Reverse<Head> {
-        Reverse(Head {
+    fn of(e: Entry, bucket: u32, token: u32) -> Head {
+        Head {
             key: e.key,
             seq: e.seq,
             bucket,
             token,
             slot: e.slot,
-        })
+        }
     }
 }
 
@@ -140,6 +147,9 @@ pub(crate) struct Queue {
     pub lanes: Vec<Lane>,
     buckets: Vec<Bucket>,
     free_buckets: Vec<u32>,
+    /// The least head (`None` only when `heads` is empty too).
+    top: Option<Head>,
+    /// The other heads, none less than `top`.
     heads: BinaryHeap<Reverse<Head>>,
     /// Lanes currently blocked (each at most once).
     pub blocked: Vec<u32>,
@@ -154,6 +164,7 @@ impl Queue {
             lanes: Vec::new(),
             buckets: Vec::new(),
             free_buckets: Vec::new(),
+            top: None,
             heads: BinaryHeap::new(),
             blocked: Vec::new(),
             seq: 0,
@@ -167,6 +178,7 @@ impl Queue {
             class,
             blocked: None,
             buckets: Vec::new(),
+            last: None,
         });
         (self.lanes.len() - 1) as u32
     }
@@ -178,6 +190,7 @@ impl Queue {
             self.release_bucket(b);
         }
         let l = &mut self.lanes[lane as usize];
+        l.last = None;
         l.partition = partition;
         l.class = class;
         if l.blocked.take().is_some() {
@@ -207,17 +220,29 @@ impl Queue {
             }
         };
         self.buckets[b as usize].lane = lane;
-        let buckets = &mut self.lanes[lane as usize].buckets;
-        let at = buckets.partition_point(|&(p, _)| p < priority);
-        buckets.insert(at, (priority, b));
+        let l = &mut self.lanes[lane as usize];
+        let at = l.buckets.partition_point(|&(p, _)| p < priority);
+        l.buckets.insert(at, (priority, b));
+        l.last = Some((priority, b));
         b
     }
 
     /// The existing bucket of `priority` in `lane`.
-    fn find_bucket(&self, lane: u32, priority: i32) -> Option<u32> {
-        let buckets = &self.lanes[lane as usize].buckets;
-        let i = buckets.binary_search_by_key(&priority, |&(p, _)| p).ok()?;
-        Some(buckets[i].1)
+    #[inline]
+    fn find_bucket(&mut self, lane: u32, priority: i32) -> Option<u32> {
+        let l = &mut self.lanes[lane as usize];
+        match l.last {
+            Some((p, b)) if p == priority => Some(b),
+            _ => {
+                let i = l
+                    .buckets
+                    .binary_search_by_key(&priority, |&(p, _)| p)
+                    .ok()?;
+                let b = l.buckets[i].1;
+                l.last = Some((priority, b));
+                Some(b)
+            }
+        }
     }
 
     /// Gives back a lane's buckets that hold no queued op.
@@ -231,7 +256,9 @@ impl Queue {
             }
             keep
         });
-        self.lanes[lane as usize].buckets = buckets;
+        let l = &mut self.lanes[lane as usize];
+        l.buckets = buckets;
+        l.last = None;
         for b in empty {
             self.release_bucket(b);
         }
@@ -260,7 +287,38 @@ impl Queue {
         self.len += 1;
         if !blocked && was_front.is_none_or(|t| entry < t) {
             bucket.token = bucket.token.wrapping_add(1);
-            self.heads.push(Head::of(entry, b, bucket.token));
+            let head = Head::of(entry, b, bucket.token);
+            self.push_head(head);
+        }
+    }
+
+    /// Adds a head, as the top if it is the least.
+    fn push_head(&mut self, head: Head) {
+        match self.top {
+            None => self.top = Some(head),
+            Some(top) if head < top => {
+                self.heads.push(Reverse(top));
+                self.top = Some(head);
+            }
+            Some(_) => self.heads.push(Reverse(head)),
+        }
+    }
+
+    /// Drops the top head; the least of the others takes its place.
+    fn pop_head(&mut self) {
+        self.top = self.heads.pop().map(|h| h.0);
+    }
+
+    /// Replaces the top head by one no less than it (a lower bound that was
+    /// refreshed). It stays the top unless the heap holds a lesser head: one
+    /// comparison on the common path instead of a sift.
+    fn replace_top(&mut self, head: Head) {
+        match self.heads.peek_mut() {
+            Some(mut least) if least.0 < head => {
+                self.top = Some(least.0);
+                *least = Reverse(head);
+            }
+            _ => self.top = Some(head),
         }
     }
 
@@ -296,7 +354,8 @@ impl Queue {
         let bucket = &mut self.buckets[b as usize];
         bucket.token = bucket.token.wrapping_add(1);
         if let Some(front) = bucket.front() {
-            self.heads.push(Head::of(front, b, bucket.token));
+            let head = Head::of(front, b, bucket.token);
+            self.push_head(head);
         }
     }
 
@@ -304,10 +363,10 @@ impl Queue {
     /// entries (`is_live` tells a live entry). Does not remove anything live.
     pub(crate) fn peek_best(&mut self, is_live: impl Fn(&Entry) -> bool) -> Option<(u32, Entry)> {
         loop {
-            let head = self.heads.peek()?.0;
+            let head = self.top?;
             let bucket = &mut self.buckets[head.bucket as usize];
             if head.token != bucket.token || self.lanes[bucket.lane as usize].blocked.is_some() {
-                self.heads.pop();
+                self.pop_head();
                 continue;
             }
             // Drop stale entries at the bucket's front.
@@ -321,27 +380,23 @@ impl Queue {
                 changed = true;
             }
             match bucket.front() {
-                None => {
-                    self.heads.pop();
-                }
+                None => self.pop_head(),
                 Some(front) if changed || front.key != head.key || front.seq != head.seq => {
                     // The fresh head is no better than the old one (a lower
                     // bound), so it can replace it in place.
                     bucket.token = bucket.token.wrapping_add(1);
-                    if let Some(mut h) = self.heads.peek_mut() {
-                        *h = Head::of(front, head.bucket, bucket.token);
-                    }
+                    let fresh = Head::of(front, head.bucket, bucket.token);
+                    self.replace_top(fresh);
                 }
                 Some(front) => return Some((bucket.lane, front)),
             }
         }
     }
 
-    /// Removes the entry `peek_best` just returned (its head is the top of the
-    /// head heap). The head is replaced in place: one sift instead of a pop and a
-    /// push on the hot path.
+    /// Removes the entry `peek_best` just returned (its head is the top). The
+    /// head is replaced in place, not popped and pushed.
     pub(crate) fn pop_top(&mut self, lane: u32) {
-        let Some(head) = self.heads.peek().map(|h| h.0) else {
+        let Some(head) = self.top else {
             debug_assert!(false, "pop_top without a head");
             return;
         };
@@ -353,19 +408,16 @@ impl Queue {
         bucket.token = bucket.token.wrapping_add(1);
         match bucket.front() {
             Some(front) => {
-                if let Some(mut h) = self.heads.peek_mut() {
-                    *h = Head::of(front, head.bucket, bucket.token);
-                }
+                let fresh = Head::of(front, head.bucket, bucket.token);
+                self.replace_top(fresh);
             }
-            None => {
-                self.heads.pop();
-            }
+            None => self.pop_head(),
         }
     }
 
     /// The op most likely to be dispatched next (possibly stale), to prefetch.
     pub(crate) fn next_slot(&self) -> Option<u32> {
-        self.heads.peek().map(|h| h.0.slot)
+        self.top.map(|h| h.slot)
     }
 
     /// Marks a lane blocked; it is skipped until `unblock`.
