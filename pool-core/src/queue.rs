@@ -116,8 +116,15 @@ impl Bucket {
         if self.fifo.back().is_none_or(|&b| entry > b) {
             self.fifo.push_back(entry);
         } else {
-            self.late.push(Reverse(entry));
+            self.push_late(entry);
         }
+    }
+
+    /// A retry older than the tail (out of line: rare).
+    #[cold]
+    #[inline(never)]
+    fn push_late(&mut self, entry: Entry) {
+        self.late.push(Reverse(entry));
     }
 }
 
@@ -205,10 +212,17 @@ impl Queue {
     }
 
     /// The bucket of `priority` in `lane`, made on first use.
+    #[inline]
     fn bucket_of(&mut self, lane: u32, priority: i32) -> u32 {
-        if let Some(b) = self.find_bucket(lane, priority) {
-            return b;
+        match self.find_bucket(lane, priority) {
+            Some(b) => b,
+            None => self.new_bucket(lane, priority),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_bucket(&mut self, lane: u32, priority: i32) -> u32 {
         if self.lanes[lane as usize].buckets.len() >= SPARE_BUCKETS {
             self.release_empty_buckets(lane);
         }

@@ -60,28 +60,41 @@ impl Engine {
                     (op.attempt != NONE, op.retry_cost, u32::from(op.attempts))
                 };
                 if twin_running {
-                    self.cancel_attempts(slot, CancelReason::LostHedge);
+                    self.cancel_twin(slot);
                 }
                 self.retry.on_success(cost.map(u32::from));
                 self.resolve(slot, Resolution::Succeeded { attempts }, bytes);
             }
-            AttemptOutcome::Failed(err) => {
-                self.end_attempt(aslot, sample_outcome(err.class), bytes);
-                self.emit(Event::AttemptFailed {
-                    attempt,
-                    outcome: sample_outcome(err.class),
-                });
-                if let Some(op) = self.ops.get_mut(slot) {
-                    op.last_err = Some(err.class);
-                    op.flags &= !flags::LAST_TIMED_OUT;
-                }
-                // With a hedge twin still running, wait for it.
-                if self.ops.get(slot).is_some_and(|o| o.running == 0) {
-                    self.after_failure(slot, err);
-                }
-            }
+            AttemptOutcome::Failed(err) => self.attempt_failed(attempt, slot, aslot, err, bytes),
         }
         true
+    }
+
+    /// A running attempt reported a failure (out of line: the per-op path is
+    /// the success).
+    #[cold]
+    #[inline(never)]
+    fn attempt_failed(
+        &mut self,
+        attempt: AttemptId,
+        slot: u32,
+        aslot: u32,
+        err: AttemptError,
+        bytes: u64,
+    ) {
+        self.end_attempt(aslot, sample_outcome(err.class), bytes);
+        self.emit(Event::AttemptFailed {
+            attempt,
+            outcome: sample_outcome(err.class),
+        });
+        if let Some(op) = self.ops.get_mut(slot) {
+            op.last_err = Some(err.class);
+            op.flags &= !flags::LAST_TIMED_OUT;
+        }
+        // With a hedge twin still running, wait for it.
+        if self.ops.get(slot).is_some_and(|o| o.running == 0) {
+            self.after_failure(slot, err);
+        }
     }
 
     /// Removes a running attempt, frees what it held and reports the sample.
@@ -113,40 +126,20 @@ impl Engine {
         self.bytes_in_flight = self.bytes_in_flight.saturating_sub(expected);
         self.recheck = true;
         let passes_loan = lending && !still_running;
-        if a.lender != NONE {
-            if passes_loan {
-                // This op ran on a borrowed slot and lent it on to its own child:
-                // the child keeps borrowing from the same lender.
-                self.pass_loan(slot, a.lender);
-            } else {
-                // The slot goes back to the lender, which may lend it again.
-                self.loans.remove(&a.lender);
-                if let Some(p) = self.ops.get_mut(a.lender) {
-                    p.flags &= !flags::LENDING;
-                }
-                self.maybe_lend(a.lender);
-            }
-        } else if passes_loan {
-            // This op's slot is lent to a running child: the child keeps the slot
-            // as its own instead of it being freed (the child is not killed).
-            self.transfer_slot(slot, partition, class);
+        if a.lender != NONE || passes_loan {
+            self.end_loan(slot, a.lender, passes_loan, partition, class);
         } else {
             self.release_slot(partition, class);
         }
         if a.timers > 0 {
-            let attempts = &self.attempts;
-            for _ in 0..a.timers {
-                self.timers.mark_stale(|k| match *k {
-                    TimerKind::AttemptTimeout { slot, uid } | TimerKind::Hedge { slot, uid } => {
-                        attempts.get(slot).is_some_and(|x| x.uid == uid)
-                    }
-                    _ => true,
-                });
-            }
+            self.drop_attempt_timers(a.timers);
         }
         let latency = self.now.as_nanos().saturating_sub(a.started_at);
         self.metrics
             .record_attempt_end_ns(OpClass(class), sampled.then_some(latency), outcome);
+        // The sample is built in line (the fields are in registers already) and
+        // fed out of line: `feed_sample` is cold, so this block is laid out away
+        // from the hot path.
         if sampled && self.has_listeners() {
             let sample = AttemptSample {
                 attempt: AttemptId {
@@ -164,6 +157,48 @@ impl Engine {
                 bytes,
             };
             self.feed_sample(&sample);
+        }
+    }
+
+    /// The slot side of an attempt's end when a loan is involved: the attempt
+    /// ran on `lender`'s slot (NONE: its own), and `passes_loan` says its op
+    /// lent the slot on to a child that still runs.
+    #[cold]
+    #[inline(never)]
+    fn end_loan(&mut self, slot: u32, lender: u32, passes_loan: bool, partition: u32, class: u16) {
+        if lender != NONE {
+            if passes_loan {
+                // This op ran on a borrowed slot and lent it on to its own child:
+                // the child keeps borrowing from the same lender.
+                self.pass_loan(slot, lender);
+            } else {
+                // The slot goes back to the lender, which may lend it again.
+                self.loans.remove(&lender);
+                if let Some(p) = self.ops.get_mut(lender) {
+                    p.flags &= !flags::LENDING;
+                }
+                self.maybe_lend(lender);
+            }
+        } else {
+            // This op's slot is lent to a running child: the child keeps the slot
+            // as its own instead of it being freed (the child is not killed).
+            self.transfer_slot(slot, partition, class);
+        }
+    }
+
+    /// Marks an ended attempt's `n` timers stale (the attempt is already gone,
+    /// so they no longer match a live attempt).
+    #[cold]
+    #[inline(never)]
+    fn drop_attempt_timers(&mut self, n: u8) {
+        let attempts = &self.attempts;
+        for _ in 0..n {
+            self.timers.mark_stale(|k| match *k {
+                TimerKind::AttemptTimeout { slot, uid } | TimerKind::Hedge { slot, uid } => {
+                    attempts.get(slot).is_some_and(|x| x.uid == uid)
+                }
+                _ => true,
+            });
         }
     }
 
@@ -222,6 +257,13 @@ impl Engine {
                 self.maybe_lend(lender);
             }
         }
+    }
+
+    /// The hedge race is won: the other attempt is cancelled.
+    #[cold]
+    #[inline(never)]
+    fn cancel_twin(&mut self, slot: u32) {
+        self.cancel_attempts(slot, CancelReason::LostHedge);
     }
 
     /// Cancels every running attempt of an op (reason given to the driver).
@@ -385,48 +427,19 @@ impl Engine {
         let id = super::op_id(slot, op.gen);
         let now = self.now.as_nanos();
         if op.deadline != NEVER {
-            let ops = &self.ops;
-            self.timers.mark_stale(|k| match *k {
-                TimerKind::Deadline { slot, gen } => {
-                    ops.get(slot).is_some_and(|o| o.gen.get() == gen)
-                }
-                _ => true,
-            });
+            self.drop_deadline_timer();
         }
         if let Some(p) = self.partitions[op.partition as usize].as_mut() {
             p.live_ops -= 1;
             if p.live_ops == 0 {
                 p.idle_since = self.now;
                 if !p.pinned && !self.sweep_pending {
-                    self.sweep_pending = true;
-                    let at = self.now + Duration::from_millis(self.cfg.partition_idle_ms);
-                    self.timers.schedule(at, TimerKind::Sweep);
+                    self.schedule_sweep();
                 }
             }
         }
-        // Family ties: leave the parent's list; orphan our own children.
-        if op.parent != NONE {
-            if let Some(cs) = self.children.get_mut(&op.parent) {
-                cs.retain(|&c| c != slot);
-                if cs.is_empty() {
-                    self.children.remove(&op.parent);
-                }
-            }
-        }
-        let own_children = if self.children.is_empty() {
-            None
-        } else {
-            self.children.remove(&slot)
-        };
-        if let Some(cs) = own_children {
-            for c in cs {
-                if let Some(child) = self.ops.get_mut(c) {
-                    child.parent = NONE;
-                }
-            }
-        }
-        if !self.lend_candidates.is_empty() {
-            self.lend_candidates.remove(&slot);
+        if op.parent != NONE || !self.children.is_empty() || !self.lend_candidates.is_empty() {
+            self.untie(slot, op.parent);
         }
         let e2e = now.saturating_sub(op.submitted_at);
         let service = (op.first_started != NEVER).then(|| now.saturating_sub(op.first_started));
@@ -438,6 +451,7 @@ impl Engine {
             sampled.then_some((e2e, service)),
             bytes,
         );
+        // As in `end_attempt`: built in line, fed out of line (cold).
         if sampled && self.has_listeners() {
             let sample = OpSample {
                 op: id,
@@ -465,6 +479,55 @@ impl Engine {
             Resolution::Rejected { cause } => Event::Rejected { op: id, cause },
         });
         self.check_idle();
+    }
+
+    /// Marks the deadline timer of an op just removed stale.
+    #[cold]
+    #[inline(never)]
+    fn drop_deadline_timer(&mut self) {
+        let ops = &self.ops;
+        self.timers.mark_stale(|k| match *k {
+            TimerKind::Deadline { slot, gen } => ops.get(slot).is_some_and(|o| o.gen.get() == gen),
+            _ => true,
+        });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn schedule_sweep(&mut self) {
+        self.sweep_pending = true;
+        let at = self.now + Duration::from_millis(self.cfg.partition_idle_ms);
+        self.timers.schedule(at, TimerKind::Sweep);
+    }
+
+    /// Family ties of a resolved op: leave the parent's list, orphan its own
+    /// children, stop being a lending candidate.
+    #[cold]
+    #[inline(never)]
+    fn untie(&mut self, slot: u32, parent: u32) {
+        if parent != NONE {
+            if let Some(cs) = self.children.get_mut(&parent) {
+                cs.retain(|&c| c != slot);
+                if cs.is_empty() {
+                    self.children.remove(&parent);
+                }
+            }
+        }
+        let own_children = if self.children.is_empty() {
+            None
+        } else {
+            self.children.remove(&slot)
+        };
+        if let Some(cs) = own_children {
+            for c in cs {
+                if let Some(child) = self.ops.get_mut(c) {
+                    child.parent = NONE;
+                }
+            }
+        }
+        if !self.lend_candidates.is_empty() {
+            self.lend_candidates.remove(&slot);
+        }
     }
 
     /// A timer fired.

@@ -472,10 +472,19 @@ impl Engine {
         }
     }
 
+    // The check is inlined, the buffering is not: without an observer (the
+    // common case) each emit site costs a compare, not a `Vec::push` in line.
+    #[inline]
     fn emit(&mut self, event: Event) {
         if self.observer.is_some() {
-            self.events.push((self.now, event));
+            self.buffer_event(event);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn buffer_event(&mut self, event: Event) {
+        self.events.push((self.now, event));
     }
 
     /// Delivers buffered events; a panicking observer is counted, not propagated.
@@ -527,20 +536,8 @@ impl Engine {
             Some(Some(p)) if p.gen == part.gen => {}
             _ => return Err(SubmitError::UnknownPartition),
         }
-        if let (Some(max), Some(fresh)) = (self.cfg.max_queued, self.by_priority.as_ref()) {
-            if fresh.len() as u64 >= max && !self.make_room(opts.priority) {
-                self.metrics.record_submitted(opts.class);
-                self.metrics.record_resolved(
-                    self.now,
-                    opts.class,
-                    &Resolution::Rejected {
-                        cause: crate::outcome::RejectCause::QueueFull,
-                    },
-                    Some((core::time::Duration::ZERO, None)),
-                    0,
-                );
-                return Err(SubmitError::QueueFull);
-            }
+        if self.by_priority.is_some() && !self.admit_bounded(opts.priority, opts.class) {
+            return Err(SubmitError::QueueFull);
         }
         let now = self.now.as_nanos();
         let gen = NonZeroU32::new(self.next_gen).unwrap_or(NonZeroU32::MIN);
@@ -584,6 +581,50 @@ impl Engine {
         if let Some(Some(p)) = self.partitions.get_mut(part.index as usize) {
             p.live_ops += 1;
         }
+        if has_deadline || parent != NONE {
+            self.submit_ties(slot, gen, has_deadline, parent);
+        }
+        self.enqueue(slot);
+        self.emit(Event::Queued {
+            op: id,
+            priority: opts.priority,
+            class: opts.class,
+        });
+        if parent != NONE {
+            self.maybe_lend(parent);
+        }
+        Ok(id)
+    }
+
+    /// The bounded queue's admission (out of line: most pools are unbounded).
+    /// `false`: the queue is full of ops of no lower priority; the refusal is
+    /// already counted.
+    #[cold]
+    #[inline(never)]
+    fn admit_bounded(&mut self, priority: i32, class: OpClass) -> bool {
+        if let (Some(max), Some(fresh)) = (self.cfg.max_queued, self.by_priority.as_ref()) {
+            if fresh.len() as u64 >= max && !self.make_room(priority) {
+                self.metrics.record_submitted(class);
+                self.metrics.record_resolved(
+                    self.now,
+                    class,
+                    &Resolution::Rejected {
+                        cause: crate::outcome::RejectCause::QueueFull,
+                    },
+                    Some((core::time::Duration::ZERO, None)),
+                    0,
+                );
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Schedules a new op's deadline and links it to its parent (out of line:
+    /// only ops with a deadline or a parent get here).
+    #[cold]
+    #[inline(never)]
+    fn submit_ties(&mut self, slot: u32, gen: NonZeroU32, has_deadline: bool, parent: u32) {
         if has_deadline {
             let at = Instant::from_nanos(self.ops.get(slot).map_or(NEVER, |o| o.deadline));
             self.timers.schedule(
@@ -597,16 +638,6 @@ impl Engine {
         if parent != NONE {
             self.children.entry(parent).or_default().push(slot);
         }
-        self.enqueue(slot);
-        self.emit(Event::Queued {
-            op: id,
-            priority: opts.priority,
-            class: opts.class,
-        });
-        if parent != NONE {
-            self.maybe_lend(parent);
-        }
-        Ok(id)
     }
 
     /// Puts an op (new or back from backoff) into its lane.
@@ -633,7 +664,15 @@ impl Engine {
         }
         // Only never-started ops may be evicted by the bounded queue: a retry
         // was admitted already and is never rejected (it has attempts behind it).
-        if let (Some(idx), true) = (self.by_priority.as_mut(), fresh) {
+        if fresh && self.by_priority.is_some() {
+            self.index_queued(priority, seq, slot);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn index_queued(&mut self, priority: i32, seq: u32, slot: u32) {
+        if let Some(idx) = self.by_priority.as_mut() {
             idx.insert((priority, u32::MAX - seq, slot));
         }
     }
@@ -730,12 +769,15 @@ fn entry_live(ops: &Slab<Op>, e: &Entry) -> bool {
 }
 
 fn validate_options(o: &OpOptions) -> Result<(), SubmitError> {
-    let bad = |field: &'static str, message: &str| {
+    // The error is built out of line: the per-op path only does the checks.
+    #[cold]
+    #[inline(never)]
+    fn bad(field: &'static str, message: &str) -> Result<(), SubmitError> {
         Err(SubmitError::InvalidOptions {
             field,
             message: message.to_string(),
         })
-    };
+    }
     if o.timeout.is_some_and(|t| t.is_zero()) {
         return bad(
             "timeout",

@@ -29,25 +29,28 @@ impl Engine {
                 break;
             };
             if let Some(block) = self.lane_block(lane, entry) {
-                self.queue.block(lane, block);
-                if let Block::RateUntil(t) = block {
-                    self.timers
-                        .schedule(Instant::from_nanos(t), TimerKind::Dispatch);
-                }
+                self.block_lane(lane, block);
                 continue;
             }
             self.queue.pop_top(lane);
             if let Some(next) = self.queue.next_slot() {
                 self.ops.prefetch(next);
             }
-            if let Some(idx) = self.by_priority.as_mut() {
-                let op = self.ops.get(entry.slot).expect("live op");
-                idx.remove(&(op.priority, u32::MAX - entry.seq, entry.slot));
+            if self.by_priority.is_some() {
+                self.unindex_queued(entry);
             }
             self.start_attempt(entry.slot, false, NONE);
         }
-        // Lending can make new candidates (a child lent a slot may lend it on to
-        // its own children): serve them all now, not at some later input.
+        if !self.lend_candidates.is_empty() {
+            self.lend_all();
+        }
+    }
+
+    /// Lending can make new candidates (a child lent a slot may lend it on to
+    /// its own children): serve them all now, not at some later input.
+    #[cold]
+    #[inline(never)]
+    fn lend_all(&mut self) {
         while !self.lend_candidates.is_empty() {
             if !self.lend_pass() {
                 break;
@@ -55,7 +58,29 @@ impl Engine {
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn block_lane(&mut self, lane: u32, block: Block) {
+        self.queue.block(lane, block);
+        if let Block::RateUntil(t) = block {
+            self.timers
+                .schedule(Instant::from_nanos(t), TimerKind::Dispatch);
+        }
+    }
+
+    /// Takes a starting op out of the bounded queue's index.
+    #[cold]
+    #[inline(never)]
+    fn unindex_queued(&mut self, entry: Entry) {
+        if let Some(idx) = self.by_priority.as_mut() {
+            let op = self.ops.get(entry.slot).expect("live op");
+            idx.remove(&(op.priority, u32::MAX - entry.seq, entry.slot));
+        }
+    }
+
     /// Unblocks lanes whose limit may have room again; `lane_block` re-checks them.
+    #[cold]
+    #[inline(never)]
     fn recheck_blocked(&mut self) {
         let now = self.now.as_nanos();
         let parts = &self.partitions;
@@ -93,14 +118,21 @@ impl Engine {
             return Some(Block::Class);
         }
         if let Some(budget) = self.cfg.max_bytes_in_flight {
-            let want = self.ops.get(entry.slot).map_or(0, |o| o.expected_bytes);
-            // An op larger than the whole budget may still run alone.
-            if self.bytes_in_flight > 0 && self.bytes_in_flight.saturating_add(want) > budget {
+            if self.over_bytes_budget(entry, budget) {
                 return Some(Block::Bytes);
             }
         }
         self.take_rate_tokens(pidx, class)
             .map(|t| Block::RateUntil(t.as_nanos().max(now.as_nanos() + 1)))
+    }
+
+    /// Whether starting `entry` would overrun the bytes budget (an op larger
+    /// than the whole budget may still run alone).
+    #[cold]
+    #[inline(never)]
+    fn over_bytes_budget(&self, entry: Entry, budget: u64) -> bool {
+        let want = self.ops.get(entry.slot).map_or(0, |o| o.expected_bytes);
+        self.bytes_in_flight > 0 && self.bytes_in_flight.saturating_add(want) > budget
     }
 
     /// Checks the rate limits and rate gates of a partition and class; if every
@@ -187,8 +219,8 @@ impl Engine {
         };
         if first {
             self.retry.on_request(self.now);
-            if let Some(h) = &self.cfg.hedge {
-                self.hedge_tokens = (self.hedge_tokens + h.budget_percent / 100.0).min(10.0);
+            if self.cfg.hedge.is_some() {
+                self.earn_hedge_tokens();
             }
         }
         if !borrowed {
@@ -222,27 +254,14 @@ impl Engine {
             lender,
             timers,
         });
-        if borrowed {
-            self.loans.insert(lender, aslot);
-        }
-        if twin != NONE {
-            if let Some(t) = self.attempts.get_mut(twin) {
-                t.twin = aslot;
-            }
+        if borrowed || twin != NONE {
+            self.link_attempt(aslot, lender, twin);
         }
         if let Some(op) = self.ops.get_mut(slot) {
             op.attempt = aslot;
         }
-        if timeout != 0 {
-            let at = self.now + super::state::unpack_timeout(timeout);
-            self.timers
-                .schedule(at, TimerKind::AttemptTimeout { slot: aslot, uid });
-        }
-        if let Some(after) = hedge_after {
-            self.timers.schedule(
-                self.now + core::time::Duration::from_nanos(after),
-                TimerKind::Hedge { slot: aslot, uid },
-            );
+        if timers > 0 {
+            self.schedule_attempt_timers(aslot, uid, timeout, hedge_after);
         }
         self.ensure_class(class);
         self.classes[class as usize].starts += 1;
@@ -261,13 +280,62 @@ impl Engine {
         if hedge {
             self.emit(Event::Hedged { attempt });
         }
-        if self.children.contains_key(&slot) {
+        if !self.children.is_empty() && self.children.contains_key(&slot) {
             self.maybe_lend(slot);
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn earn_hedge_tokens(&mut self) {
+        if let Some(h) = &self.cfg.hedge {
+            self.hedge_tokens = (self.hedge_tokens + h.budget_percent / 100.0).min(10.0);
+        }
+    }
+
+    /// Records a new attempt as a loan of `lender`'s slot and as `twin`'s hedge
+    /// partner (either may be NONE).
+    #[cold]
+    #[inline(never)]
+    fn link_attempt(&mut self, aslot: u32, lender: u32, twin: u32) {
+        if lender != NONE {
+            self.loans.insert(lender, aslot);
+        }
+        if twin != NONE {
+            if let Some(t) = self.attempts.get_mut(twin) {
+                t.twin = aslot;
+            }
+        }
+    }
+
+    /// The timeout (`timeout`: packed, 0 for none) and hedge timers of a new
+    /// attempt.
+    #[cold]
+    #[inline(never)]
+    fn schedule_attempt_timers(
+        &mut self,
+        aslot: u32,
+        uid: u32,
+        timeout: u32,
+        hedge_after: Option<u64>,
+    ) {
+        if timeout != 0 {
+            let at = self.now + super::state::unpack_timeout(timeout);
+            self.timers
+                .schedule(at, TimerKind::AttemptTimeout { slot: aslot, uid });
+        }
+        if let Some(after) = hedge_after {
+            self.timers.schedule(
+                self.now + core::time::Duration::from_nanos(after),
+                TimerKind::Hedge { slot: aslot, uid },
+            );
+        }
+    }
+
     /// Makes `parent` a lending candidate if it runs, lends nothing yet and has a
-    /// queued child.
+    /// queued child. (Out of line: only ops with children get here.)
+    #[cold]
+    #[inline(never)]
     pub(super) fn maybe_lend(&mut self, parent: u32) {
         let Some(op) = self.ops.get(parent) else {
             return;
@@ -353,6 +421,8 @@ impl Engine {
 
     /// The hedge delay for a class: its attempt-latency quantile, cached and
     /// refreshed every 64 starts (a quantile read walks the histogram).
+    #[cold]
+    #[inline(never)]
     fn hedge_threshold(&mut self, class: u16) -> Option<u64> {
         let h = self.cfg.hedge.as_ref()?;
         let (q, min_samples, min_delay) = (h.quantile, h.min_samples, h.min_delay_ms * 1_000_000);

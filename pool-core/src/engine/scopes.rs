@@ -168,9 +168,15 @@ impl Engine {
 
     pub(super) fn ensure_class(&mut self, class: u16) {
         if self.classes.len() <= class as usize {
-            self.classes
-                .resize_with(class as usize + 1, ClassState::default);
+            self.add_classes(class);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_classes(&mut self, class: u16) {
+        self.classes
+            .resize_with(class as usize + 1, ClassState::default);
     }
 
     fn check_limit(&self, field: &str, limit: Option<u32>) -> Result<(), ConfigError> {
@@ -385,6 +391,9 @@ impl Engine {
     }
 
     /// Reports a finished attempt to every controller and gate in its scopes.
+    /// Cold: only pools with a controller or gate get here.
+    #[cold]
+    #[inline(never)]
     pub(super) fn feed_sample(&mut self, sample: &AttemptSample) {
         if let Some(mut g) = self.gate.take() {
             g.on_sample(self.now, sample);
@@ -416,6 +425,10 @@ impl Engine {
         }
     }
 
+    /// Reports a resolved op to the controllers of its scopes. Cold: only pools
+    /// with a controller get here.
+    #[cold]
+    #[inline(never)]
     pub(super) fn feed_op_sample(&mut self, sample: &OpSample) {
         if self.controller.is_some() {
             self.with_controller(ControllerScope::Global, |c, ctx| {
