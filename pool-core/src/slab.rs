@@ -13,7 +13,8 @@ const PAGE: usize = 1 << PAGE_BITS;
 
 /// Entries addressed by `u32`; freed indices are reused.
 pub(crate) struct Slab<T> {
-    pages: Vec<Box<[Option<T>]>>,
+    /// Fixed-size pages: an index masked to `PAGE - 1` needs no bounds check.
+    pages: Vec<Box<[Option<T>; PAGE]>>,
     free: FreeSet,
     len: usize,
     next: u32,
@@ -58,12 +59,11 @@ impl<T> Slab<T> {
     #[cold]
     #[inline(never)]
     fn add_page(&mut self) {
-        self.pages.push(
-            (0..PAGE)
-                .map(|_| None)
-                .collect::<Vec<_>>()
-                .into_boxed_slice(),
-        );
+        let page: Box<[Option<T>]> = (0..PAGE).map(|_| None).collect();
+        let Ok(page) = page.try_into() else {
+            unreachable!("a page has PAGE entries");
+        };
+        self.pages.push(page);
     }
 
     #[inline]
