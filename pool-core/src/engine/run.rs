@@ -184,6 +184,10 @@ impl Engine {
 
     /// Starts the next attempt of an op. `lender`: the op whose slot it runs on
     /// (NONE: it takes a slot of its own).
+    // Always inlined: in `dispatch`, the one hot caller, `hedge` and `lender`
+    // are constants and their branches fold away; the other callers (lending,
+    // hedging) are cold.
+    #[inline(always)]
     pub(super) fn start_attempt(&mut self, slot: u32, hedge: bool, lender: u32) {
         let borrowed = lender != NONE;
         let now = self.now.as_nanos();
