@@ -112,6 +112,18 @@ impl Bucket {
         }
     }
 
+    /// Drops the front entry and returns the new front.
+    #[inline]
+    fn advance(&mut self) -> Option<Entry> {
+        if self.late.is_empty() {
+            // No retry waits here (the usual case): the FIFO alone is the order.
+            self.fifo.pop_front();
+            return self.fifo.front().copied();
+        }
+        self.pop_front();
+        self.front()
+    }
+
     fn push(&mut self, entry: Entry) {
         if self.fifo.back().is_none_or(|&b| entry > b) {
             self.fifo.push_back(entry);
@@ -385,15 +397,17 @@ impl Queue {
             }
             // Drop stale entries at the bucket's front.
             let mut changed = false;
-            while let Some(front) = bucket.front() {
-                if is_live(&front) {
-                    break;
+            let front = loop {
+                match bucket.front() {
+                    Some(front) if !is_live(&front) => {
+                        bucket.pop_front();
+                        bucket.stale = bucket.stale.saturating_sub(1);
+                        changed = true;
+                    }
+                    front => break front,
                 }
-                bucket.pop_front();
-                bucket.stale = bucket.stale.saturating_sub(1);
-                changed = true;
-            }
-            match bucket.front() {
+            };
+            match front {
                 None => self.pop_head(),
                 Some(front) if changed || front.key != head.key || front.seq != head.seq => {
                     // The fresh head is no better than the old one (a lower
@@ -416,11 +430,11 @@ impl Queue {
         };
         let bucket = &mut self.buckets[head.bucket as usize];
         debug_assert_eq!(bucket.lane, lane);
-        bucket.pop_front();
+        let next = bucket.advance();
         bucket.live -= 1;
         self.len -= 1;
         bucket.token = bucket.token.wrapping_add(1);
-        match bucket.front() {
+        match next {
             Some(front) => {
                 let fresh = Head::of(front, head.bucket, bucket.token);
                 self.replace_top(fresh);
