@@ -34,9 +34,10 @@ impl<T> Slab<T> {
         self.len
     }
 
-    // Inlined (once per op and per attempt): the page allocation, the only
-    // bulky part, is out of line.
-    #[inline]
+    // Always inlined (once per op and per attempt; with plain `#[inline]` the
+    // attempt's insert stayed a call once `start_attempt` was inlined into
+    // `dispatch`): the page allocation, the only bulky part, is out of line.
+    #[inline(always)]
     pub(crate) fn insert(&mut self, value: T) -> u32 {
         let idx = match self.free.pop_lowest() {
             Some(i) => i,
