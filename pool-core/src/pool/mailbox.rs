@@ -280,6 +280,10 @@ pub(crate) struct Boxes {
     by_id: HashMap<u64, u32>,
 }
 
+/// Boxes added at a time when a new slot needs one (the engine's slab pages
+/// are as large).
+const GROW_BOXES: usize = 1024;
+
 /// Slot indices at or above this always get a spare box (bounds the table
 /// whatever the engine's id packing).
 const DENSE_MAX: u32 = 1 << 24;
@@ -306,10 +310,11 @@ impl Boxes {
         if slot < DENSE_MAX {
             let s = slot as usize;
             if s >= self.boxes.len() {
-                // Doubling (like the `Vec` under it), not one box per new slot:
-                // a burst of submits then resizes about 20 times, not per op.
-                let len = self.boxes.len();
-                self.grow(s.max((2 * len).min(DENSE_MAX as usize - 1)).max(63));
+                // A page of boxes at a time, not one per new slot (a burst of
+                // submits then resizes once per 1024 ops), and not doubling
+                // either: every box made is written, and a fresh pool would pay
+                // page faults for up to twice the boxes it needs.
+                self.grow((s | (GROW_BOXES - 1)).min(DENSE_MAX as usize - 1));
             }
             if self.boxes[s].id == 0 {
                 self.boxes[s].id = id.get();
