@@ -520,22 +520,24 @@ impl Metrics {
         queue_wait: Duration,
         hedge: bool,
     ) {
-        self.started(class, |max| micros(queue_wait, max), hedge);
+        let us = micros(queue_wait, self.max_us);
+        self.started(class, us, hedge);
     }
 
     /// [`Metrics::record_started`] with the queue wait in nanoseconds (the
     /// engine's unit), skipping the `Duration` round trip.
     #[inline]
     pub(crate) fn record_started_ns(&mut self, class: OpClass, queue_wait_ns: u64, hedge: bool) {
-        self.started(class, |max| micros_ns(queue_wait_ns, max), hedge);
+        let us = micros_ns(queue_wait_ns, self.max_us);
+        self.started(class, us, hedge);
     }
 
-    /// `us` gives the clamped queue wait in µs, only computed if it is recorded.
+    /// Both `record_started` variants, with the queue wait in clamped µs.
     #[inline]
-    fn started(&mut self, class: OpClass, us: impl FnOnce(u64) -> u64, hedge: bool) {
+    fn started(&mut self, class: OpClass, queue_wait_us: u64, hedge: bool) {
         let c = class_entry(&mut self.classes, &self.template, class);
         if self.op_histograms {
-            c.queue_wait.saturating_record(us(self.max_us));
+            c.queue_wait.saturating_record(queue_wait_us);
         }
         c.counters.started += 1;
         self.counters.started += 1;
@@ -556,7 +558,7 @@ impl Metrics {
         latency: Option<Duration>,
         outcome: SampleOutcome,
     ) {
-        let us = latency.map(|l| move |max| micros(l, max));
+        let us = latency.map(|l| micros(l, self.max_us));
         self.attempt_ended(class, us, outcome);
     }
 
@@ -568,23 +570,19 @@ impl Metrics {
         latency_ns: Option<u64>,
         outcome: SampleOutcome,
     ) {
-        let us = latency_ns.map(|l| move |max| micros_ns(l, max));
+        let us = latency_ns.map(|l| micros_ns(l, self.max_us));
         self.attempt_ended(class, us, outcome);
     }
 
+    /// Both `record_attempt_end` variants, with the latency in clamped µs.
     #[inline]
-    fn attempt_ended(
-        &mut self,
-        class: OpClass,
-        us: Option<impl FnOnce(u64) -> u64>,
-        outcome: SampleOutcome,
-    ) {
+    fn attempt_ended(&mut self, class: OpClass, latency_us: Option<u64>, outcome: SampleOutcome) {
         if outcome == SampleOutcome::Cancelled {
             return;
         }
         let c = class_entry(&mut self.classes, &self.template, class);
-        if let (true, Some(us)) = (self.attempt_histogram, us) {
-            c.attempt.saturating_record(us(self.max_us));
+        if let (true, Some(us)) = (self.attempt_histogram, latency_us) {
+            c.attempt.saturating_record(us);
         }
         if outcome == SampleOutcome::Success {
             return;
@@ -621,7 +619,9 @@ impl Metrics {
         latency: Option<(Duration, Option<Duration>)>,
         bytes: u64,
     ) {
-        self.resolved(now, class, resolution, latency, micros, bytes);
+        let max = self.max_us;
+        let us = latency.map(|(e, s)| (micros(e, max), s.map(|s| micros(s, max))));
+        self.resolved(now, class, resolution, us, bytes);
     }
 
     /// [`Metrics::record_resolved`] with the latencies in nanoseconds.
@@ -634,18 +634,19 @@ impl Metrics {
         latency_ns: Option<(u64, Option<u64>)>,
         bytes: u64,
     ) {
-        self.resolved(now, class, resolution, latency_ns, micros_ns, bytes);
+        let max = self.max_us;
+        let us = latency_ns.map(|(e, s)| (micros_ns(e, max), s.map(|s| micros_ns(s, max))));
+        self.resolved(now, class, resolution, us, bytes);
     }
 
-    /// `us` turns a latency into the clamped µs recorded (only when recorded).
+    /// Both `record_resolved` variants, with the latencies in clamped µs.
     #[inline]
-    fn resolved<L: Copy>(
+    fn resolved(
         &mut self,
         now: Instant,
         class: OpClass,
         resolution: &Resolution,
-        latency: Option<(L, Option<L>)>,
-        us: impl Fn(L, u64) -> u64,
+        latency_us: Option<(u64, Option<u64>)>,
         bytes: u64,
     ) {
         let c = class_entry(&mut self.classes, &self.template, class);
@@ -672,10 +673,10 @@ impl Metrics {
                 return;
             }
         };
-        if let (true, Some((end_to_end, service))) = (self.op_histograms, latency) {
-            c.end_to_end.saturating_record(us(end_to_end, self.max_us));
+        if let (true, Some((end_to_end, service))) = (self.op_histograms, latency_us) {
+            c.end_to_end.saturating_record(end_to_end);
             if let Some(s) = service {
-                c.service.saturating_record(us(s, self.max_us));
+                c.service.saturating_record(s);
             }
         }
         self.window
