@@ -69,9 +69,6 @@ pub(crate) struct Lane {
     pub blocked: Option<Block>,
     /// `(priority, bucket)`, sorted by priority.
     buckets: Vec<(i32, u32)>,
-    /// The last `(priority, bucket)` looked up: ops of one priority usually
-    /// come in runs, and then push needs no search. Cleared when buckets go.
-    last: Option<(i32, u32)>,
 }
 
 /// The ops of one lane and one priority, in `(key, seq)` order.
@@ -197,7 +194,6 @@ impl Queue {
             class,
             blocked: None,
             buckets: Vec::new(),
-            last: None,
         });
         (self.lanes.len() - 1) as u32
     }
@@ -209,7 +205,6 @@ impl Queue {
             self.release_bucket(b);
         }
         let l = &mut self.lanes[lane as usize];
-        l.last = None;
         l.partition = partition;
         l.class = class;
         if l.blocked.take().is_some() {
@@ -246,29 +241,18 @@ impl Queue {
             }
         };
         self.buckets[b as usize].lane = lane;
-        let l = &mut self.lanes[lane as usize];
-        let at = l.buckets.partition_point(|&(p, _)| p < priority);
-        l.buckets.insert(at, (priority, b));
-        l.last = Some((priority, b));
+        let buckets = &mut self.lanes[lane as usize].buckets;
+        let at = buckets.partition_point(|&(p, _)| p < priority);
+        buckets.insert(at, (priority, b));
         b
     }
 
     /// The existing bucket of `priority` in `lane`.
     #[inline]
-    fn find_bucket(&mut self, lane: u32, priority: i32) -> Option<u32> {
-        let l = &mut self.lanes[lane as usize];
-        match l.last {
-            Some((p, b)) if p == priority => Some(b),
-            _ => {
-                let i = l
-                    .buckets
-                    .binary_search_by_key(&priority, |&(p, _)| p)
-                    .ok()?;
-                let b = l.buckets[i].1;
-                l.last = Some((priority, b));
-                Some(b)
-            }
-        }
+    fn find_bucket(&self, lane: u32, priority: i32) -> Option<u32> {
+        let buckets = &self.lanes[lane as usize].buckets;
+        let i = buckets.binary_search_by_key(&priority, |&(p, _)| p).ok()?;
+        Some(buckets[i].1)
     }
 
     /// Gives back a lane's buckets that hold no queued op.
@@ -282,9 +266,7 @@ impl Queue {
             }
             keep
         });
-        let l = &mut self.lanes[lane as usize];
-        l.buckets = buckets;
-        l.last = None;
+        self.lanes[lane as usize].buckets = buckets;
         for b in empty {
             self.release_bucket(b);
         }
